@@ -1,0 +1,70 @@
+"""Prompt assembly: pure functions from chat messages and search hits to the messages sent upstream.
+
+Serving uses them for every retrieval request and training uses the same functions for retrieval-aware
+(RAFT) examples, so an adapter sees at training time exactly the context format it gets when served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from core.types import Hit
+
+Message = dict[str, Any]
+
+CONTEXT_HEADER = (
+    "Answer the user's question using the numbered sources below when they are relevant. "
+    "They are more recent than your own knowledge. Cite the sources you use as [n]."
+)
+LEADING_ROLES = frozenset({"system", "developer"})
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's `content`: a string, or an array of parts whose text parts are joined."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(
+        part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+    )
+
+
+def last_user_text(messages: Sequence[Message]) -> str:
+    """The retrieval query: the text of the last user message, or "" when there is none."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return content_text(message.get("content")).strip()
+    return ""
+
+
+def format_source(number: int, hit: Hit) -> str:
+    """One numbered source block: `[n] source — heading` followed by the chunk text."""
+    label = hit.chunk.source_id + (f" — {hit.chunk.title}" if hit.chunk.title else "")
+    return f"[{number}] {label}\n{hit.chunk.text.strip()}"
+
+
+def build_context_message(hits: Sequence[Hit]) -> Message:
+    """The system message that carries retrieved chunks as numbered sources, best first."""
+    blocks = [format_source(number, hit) for number, hit in enumerate(hits, start=1)]
+    return {"role": "system", "content": "\n\n".join([CONTEXT_HEADER, *blocks])}
+
+
+def insert_context(messages: Sequence[Message], context: Message) -> list[Message]:
+    """A copy of `messages` with `context` placed right after the caller's leading system/developer turns.
+
+    The caller's own instructions stay first (they set the assistant's behaviour); the sources come
+    before the conversation they are about.
+    """
+    position = 0
+    while position < len(messages) and messages[position].get("role") in LEADING_ROLES:
+        position += 1
+    return [*messages[:position], context, *messages[position:]]
+
+
+def with_retrieved_context(messages: Sequence[Message], hits: Sequence[Hit]) -> list[Message]:
+    """`messages` with the hits inserted as a sources message; unchanged when there are no hits."""
+    if not hits:
+        return list(messages)
+    return insert_context(messages, build_context_message(hits))

@@ -1,0 +1,163 @@
+"""The one typed settings object: defaults < `lorag.yaml` < `LORAG_*` environment variables < CLI flags.
+
+This module is the only place in lorag that reads the environment. Nested fields use `__` in variable
+names, e.g. `LORAG_VLLM__PORT=8101`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+CONFIG_ENV = "LORAG_CONFIG"
+DEFAULT_CONFIG_FILE = "lorag.yaml"
+
+
+class RouteConfig(BaseModel):
+    """One model name that clients may ask for: which adapter answers and whether to retrieve."""
+
+    adapter: str | None = None
+    """Adapter name in the registry (served at its current version), or None for the base model."""
+    retrieval: Literal["never", "always"] = "never"
+    """`always`: the last user message is searched in the index and the top-k chunks are added as sources."""
+    k: int = Field(default=3, ge=1, le=50)
+    """How many chunks to add when retrieving."""
+    description: str = ""
+    """Shown in `/v1/models`."""
+
+
+def default_routes() -> dict[str, RouteConfig]:
+    """The four routes every install has: base and demo adapter, each with and without retrieval."""
+    return {
+        "base": RouteConfig(description="The base model alone."),
+        "base+rag": RouteConfig(retrieval="always", description="The base model with retrieved sources."),
+        "demo": RouteConfig(adapter="demo", description="The demo LoRA adapter (static knowledge)."),
+        "demo+rag": RouteConfig(
+            adapter="demo", retrieval="always", description="The demo adapter with retrieved sources."
+        ),
+    }
+
+
+class VLLMSettings(BaseModel):
+    """How `lorag serve` starts its managed vLLM server (ignored with an external `vllm_url`)."""
+
+    host: str = "127.0.0.1"
+    """The managed server binds to loopback only: nothing but the gateway should reach it."""
+    port: int = 8100
+    dtype: str = "bfloat16"
+    max_model_len: int = 4096
+    kv_cache_gib: int = 4
+    """KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE)."""
+    max_loras: int = 4
+    """Adapters resident at once; leaves room for old and new versions to overlap during a swap."""
+    max_lora_rank: int = 16
+    startup_timeout_s: float = 600.0
+    extra_args: list[str] = Field(default_factory=list)
+    """Passed verbatim to `vllm.entrypoints.openai.api_server`."""
+
+
+class ChunkingSettings(BaseModel):
+    """How documents are cut into chunks; part of the index manifest."""
+
+    max_tokens: int = Field(default=160, ge=16)
+    """Upper bound on a chunk's size, counted in whitespace-separated words."""
+    overlap: int = Field(default=24, ge=0)
+    """Words carried over between consecutive chunks of one long paragraph."""
+
+
+class Settings(BaseSettings):
+    """Everything lorag can be configured with. Build it with `load_settings()`."""
+
+    model_config = SettingsConfigDict(env_prefix="LORAG_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Path(".lorag")
+    """Where lorag keeps its state: index snapshots and the adapter registry."""
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "lorag")
+    """Where pulled models are kept (shared by every checkout of one user)."""
+    chat_model: str = DEFAULT_CHAT_MODEL
+    """The base chat model: a packaged name (`lorag models list`), a local directory or a hub id."""
+    embedder: str = DEFAULT_EMBEDDER
+    """The sentence-transformers embedder: a packaged name, a local directory or a hub id."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: list[str] = Field(default_factory=list)
+    """Bearer tokens the gateway accepts; empty means no authentication (loopback only)."""
+    vllm_url: str | None = None
+    """An already running vLLM OpenAI server (e.g. `http://vllm:8000`); unset starts a managed one."""
+    vllm_api_key: str | None = None
+    """The key of the external vLLM server; a managed one gets a fresh random key each start."""
+    request_timeout_s: float = 300.0
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    corpus_dir: Path | None = None
+    """Documents indexed by `lorag index build`; unset uses the demo corpus shipped with lorag."""
+    routes: dict[str, RouteConfig] = Field(default_factory=default_routes)
+
+    @field_validator("routes")
+    @classmethod
+    def _route_names(cls, routes: dict[str, RouteConfig]) -> dict[str, RouteConfig]:
+        for name in routes:
+            if not name or "@" in name or "/" in name or name != name.strip():
+                raise ValueError(f"route name {name!r} must be non-empty, without '@', '/' or spaces")
+        return routes
+
+    @property
+    def index_dir(self) -> Path:
+        """Root of the index snapshots."""
+        return self.home / "index"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """Root of the adapter registry."""
+        return self.home / "adapters"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("yaml_file"):
+            sources.append(YamlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def config_path(explicit: Path | None = None) -> Path | None:
+    """The YAML file to read: the explicit one, else `$LORAG_CONFIG`, else `./lorag.yaml` if present."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise FileNotFoundError(f"config file {explicit} does not exist")
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return config_path(Path(from_env))
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(config: Path | None = None, **overrides: object) -> Settings:
+    """Build the settings from defaults, the YAML file, the environment and `overrides` (highest first last).
+
+    `overrides` are CLI flags; None values are ignored so that unset flags do not mask other sources.
+    """
+    path = config_path(config)
+    cls: type[Settings] = Settings
+    if path is not None:
+        model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})
+        cls = type("FileSettings", (Settings,), {"model_config": model_config, "__doc__": Settings.__doc__})
+    return cls(**{k: v for k, v in overrides.items() if v is not None})

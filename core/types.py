@@ -1,0 +1,47 @@
+"""The data that crosses package boundaries: chunks, search hits and citations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a source document, the unit that is embedded, indexed and cited."""
+
+    chunk_id: str
+    """Content hash of (source id, text, chunker config): identical text in two documents gets two ids."""
+    source_id: str
+    """Stable id of the document the chunk came from (its path relative to the corpus root)."""
+    text: str
+    position: int = 0
+    """Index of the chunk within its document."""
+    title: str = ""
+    """The nearest heading above the chunk, if any; shown with the source in prompts."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, with its score (cosine similarity for dense search)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """What a response tells the caller about one source used in its prompt (the `citations` extension)."""
+
+    index: int
+    """The source's number in the prompt ([1], [2], ...)."""
+    source: str
+    chunk_id: str
+    score: float
+    snapshot: str
+    """The index snapshot the chunk was retrieved from."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used in responses."""
+        return asdict(self)
