@@ -1,0 +1,62 @@
+"""The FastAPI application: built from already-constructed parts, so tests can hand it fakes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from serving.chat import ChatHandler, Searcher
+from serving.errors import install_error_handlers
+from serving.protocol import ModelCard
+from serving.routes import router
+from serving.routing import Route
+from serving.upstream import Upstream
+
+
+def model_cards(routes: dict[str, Route], base_model: str) -> list[ModelCard]:
+    """`/v1/models` entries: one per route; routes served by an adapter list the base model as parent."""
+    created = int(time.time())
+    return [
+        ModelCard(
+            id=route.name,
+            created=created,
+            root=route.upstream_model,
+            parent=base_model if route.adapter else None,
+            lorag={
+                "adapter": route.adapter.served_name if route.adapter else None,
+                "retrieval": route.retrieval,
+                "k": route.k,
+                "description": route.description,
+            },
+        )
+        for route in routes.values()
+    ]
+
+
+def build_app(
+    routes: dict[str, Route],
+    upstream: Upstream,
+    searcher: Searcher | None,
+    *,
+    base_model: str,
+    api_keys: list[str] | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """The gateway app. `on_shutdown` closes what the caller opened (the upstream client)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = FastAPI(title="lorag gateway", version="0.1.0", lifespan=lifespan)
+    app.state.chat = ChatHandler(routes, upstream, searcher)
+    app.state.model_cards = model_cards(routes, base_model)
+    app.state.api_keys = list(api_keys or [])
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,122 @@
+"""The chat completions handler: route → (retrieve) → prompt → vLLM → response with citations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.prompting import last_user_text, with_retrieved_context
+from core.types import Citation, Hit
+from serving.errors import GatewayError, UpstreamUnavailableError
+from serving.protocol import ChatCompletionRequest
+from serving.routing import Route, select_route
+from serving.upstream import Upstream
+
+
+class Searcher(Protocol):
+    """What the handler needs from the index: top-k hits for a query, and which snapshot answered."""
+
+    @property
+    def snapshot_id(self) -> str: ...
+
+    def search(self, query: str, k: int) -> list[Hit]: ...
+
+
+@dataclass
+class PreparedChat:
+    """A request turned into an upstream body plus what the response must report."""
+
+    route: Route
+    body: dict[str, Any]
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    extension: dict[str, Any] = field(default_factory=dict)
+
+    def decorate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Report the route name (not vLLM's internal model name) and lorag's extension fields."""
+        payload["model"] = self.route.name
+        payload["citations"] = self.citations
+        payload["lorag"] = self.extension
+        return payload
+
+
+def citations_for(hits: Sequence[Hit], snapshot_id: str) -> list[dict[str, Any]]:
+    """The `citations` extension: one entry per numbered source in the prompt."""
+    return [
+        Citation(index, hit.chunk.source_id, hit.chunk.chunk_id, round(hit.score, 4), snapshot_id).to_dict()
+        for index, hit in enumerate(hits, start=1)
+    ]
+
+
+class ChatHandler:
+    """Serves `POST /v1/chat/completions` for every route."""
+
+    def __init__(self, routes: dict[str, Route], upstream: Upstream, searcher: Searcher | None) -> None:
+        self.routes = routes
+        self.upstream = upstream
+        self.searcher = searcher
+
+    async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
+        """Resolve the route, retrieve if its policy says so, and build the upstream body."""
+        route = select_route(self.routes, request.model)
+        messages = [message.model_dump(exclude_none=True) for message in request.messages]
+        hits: list[Hit] = []
+        snapshot_id = None
+        query = last_user_text(messages)
+        if route.retrieval == "always" and query:
+            searcher = self._require_searcher()
+            snapshot_id = searcher.snapshot_id
+            # Embedding is CPU work: keep it off the event loop so other streams keep flowing.
+            hits = await asyncio.to_thread(searcher.search, query, route.k)
+            messages = with_retrieved_context(messages, hits)
+        extension = {
+            "route": route.name,
+            "adapter": route.adapter.served_name if route.adapter else None,
+            "retrieval": route.retrieval if query else "never",
+            "snapshot": snapshot_id,
+        }
+        body = request.upstream_body(route.upstream_model, messages)
+        return PreparedChat(route, body, citations_for(hits, snapshot_id or ""), extension)
+
+    async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
+        """A non-streaming completion."""
+        return prepared.decorate(await self.upstream.chat(prepared.body))
+
+    async def stream(self, prepared: PreparedChat) -> AsyncIterator[str]:
+        """Server-sent events. The first chunk is awaited before returning, so that an upstream failure
+        becomes a proper HTTP error instead of a broken 200 stream."""
+        chunks = aiter(self.upstream.stream_chat(prepared.body))
+        first = await anext(chunks, None)
+        return self._events(prepared, first, chunks)
+
+    async def _events(
+        self, prepared: PreparedChat, first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]]
+    ) -> AsyncIterator[str]:
+        try:
+            if first is not None:
+                yield _sse(self._decorate_chunk(prepared, first))
+                async for chunk in chunks:
+                    yield _sse(self._decorate_chunk(prepared, chunk))
+        except GatewayError as exc:
+            # Headers are gone; OpenAI clients surface an `error` event as an APIError.
+            yield _sse(exc.body())
+        yield "data: [DONE]\n\n"
+
+    @staticmethod
+    def _decorate_chunk(prepared: PreparedChat, chunk: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite the model name; the chunk that ends a choice also carries citations and the extension."""
+        chunk["model"] = prepared.route.name
+        if any(choice.get("finish_reason") for choice in chunk.get("choices", [])):
+            prepared.decorate(chunk)
+        return chunk
+
+    def _require_searcher(self) -> Searcher:
+        if self.searcher is None:
+            raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
+        return self.searcher
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"

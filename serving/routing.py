@@ -1,0 +1,67 @@
+"""Routing: which vLLM model and retrieval policy answer a request's `model` (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.settings import RouteConfig
+from serving.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A registered adapter version as the gateway needs it."""
+
+    served_name: str
+    """The name vLLM serves it under, `name@version` (a changed adapter never reuses a name)."""
+    path: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """A resolved route: everything the chat handler needs to serve one `model` name."""
+
+    name: str
+    upstream_model: str
+    """The vLLM model name: the base model or a versioned adapter."""
+    adapter: AdapterRef | None
+    retrieval: str
+    k: int
+    description: str = ""
+
+
+class RouteConfigError(ValueError):
+    """The configured routes cannot be served (e.g. an adapter that is not registered)."""
+
+
+def build_routes(
+    configs: Mapping[str, RouteConfig], base_model: str, adapters: Mapping[str, AdapterRef]
+) -> dict[str, Route]:
+    """Resolve route configs against the base model's served name and the registry's current adapters."""
+    routes: dict[str, Route] = {}
+    for name, config in configs.items():
+        adapter = None
+        if config.adapter is not None:
+            adapter = adapters.get(config.adapter)
+            if adapter is None:
+                raise RouteConfigError(
+                    f"route {name!r} needs adapter {config.adapter!r}, which is not registered "
+                    "(run `lorag demo prepare` for the demo adapter, or `lorag train`)"
+                )
+        upstream = adapter.served_name if adapter else base_model
+        routes[name] = Route(name, upstream, adapter, config.retrieval, config.k, config.description)
+    return routes
+
+
+def select_route(routes: Mapping[str, Route], model: str) -> Route:
+    """The route a request names, or a 404 listing the ones that exist."""
+    route = routes.get(model)
+    if route is None:
+        known = ", ".join(sorted(routes))
+        raise NotFoundError(
+            f"The model {model!r} does not exist. Available models: {known}.",
+            param="model",
+            code="model_not_found",
+        )
+    return route

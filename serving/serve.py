@@ -1,0 +1,161 @@
+"""`lorag serve`: start (or reach) vLLM, load the routes' adapters, open the index, run the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.models import resolve_model
+from core.settings import Settings
+from serving.routing import AdapterRef, Route, build_routes
+from serving.upstream import VLLMClient
+from serving.vllm_process import ManagedVLLM
+
+log = logging.getLogger("lorag.serve")
+
+
+class UnsafeBindError(RuntimeError):
+    """Refusing to listen on a non-loopback address without API keys."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and names that resolve only to them (e.g. localhost)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except socket.gaierror:
+            return False
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+def check_bind(settings: Settings) -> None:
+    """Unsafe defaults are refused at start-up: a public bind needs API keys."""
+    if not settings.api_keys and not is_loopback(settings.host):
+        raise UnsafeBindError(
+            f"refusing to listen on {settings.host} without API keys: "
+            "set `api_keys` in lorag.yaml or LORAG_API_KEYS='[\"...\"]'"
+        )
+
+
+def registered_adapters(settings: Settings) -> dict[str, AdapterRef]:
+    """The current version of every adapter a route names, from the registry."""
+    from training.registry import AdapterRegistry
+
+    registry = AdapterRegistry(settings.adapters_dir)
+    refs: dict[str, AdapterRef] = {}
+    for config in settings.routes.values():
+        if config.adapter and config.adapter not in refs:
+            current = registry.current(config.adapter)
+            if current is not None:
+                refs[config.adapter] = AdapterRef(current.served_name, str(Path(current.path).resolve()))
+    return refs
+
+
+def needs_index(settings: Settings) -> bool:
+    return any(route.retrieval != "never" for route in settings.routes.values())
+
+
+def open_searcher(settings: Settings):  # type: ignore[no-untyped-def]
+    """The retriever over the current snapshot, with the embedder loaded (the slow part of start-up)."""
+    from retrieval.embedders import SentenceTransformerEmbedder
+    from retrieval.search import open_retriever
+
+    embedder = SentenceTransformerEmbedder(resolve_model(settings.embedder, settings.cache_dir))
+    embedder.warm_up()
+    return open_retriever(settings.index_dir, embedder)
+
+
+async def discover_base_model(client: VLLMClient, preferred: str) -> str:
+    """The name an external vLLM serves its base model under: `preferred` if served, else the only base."""
+    models = await client.models()
+    bases = [card["id"] for card in models if not card.get("parent")]
+    if preferred in bases:
+        return preferred
+    if len(bases) == 1:
+        return str(bases[0])
+    raise RuntimeError(f"cannot tell which vLLM model is the base: {bases}; set chat_model to one of them")
+
+
+async def load_adapters(client: VLLMClient, routes: dict[str, Route]) -> None:
+    """Make sure vLLM serves every adapter version the routes use (loading is skipped if already there)."""
+    served = {card["id"] for card in await client.models()}
+    for adapter in {route.adapter for route in routes.values() if route.adapter}:
+        if adapter.served_name not in served:
+            log.info("loading adapter %s from %s", adapter.served_name, adapter.path)
+            await client.load_adapter(adapter.served_name, adapter.path)
+
+
+@dataclass
+class Upstream:
+    """Where vLLM is and how to reach it; `managed` is set when lorag started it."""
+
+    url: str
+    api_key: str | None
+    base_model: str
+    managed: ManagedVLLM | None = None
+
+
+def start_upstream(settings: Settings) -> Upstream:
+    """Use the external vLLM (`vllm_url`) or start the managed one and wait for it to be healthy."""
+    if settings.vllm_url:
+        client = VLLMClient(settings.vllm_url, settings.vllm_api_key)
+        base = asyncio.run(_with_client(client, discover_base_model(client, settings.chat_model)))
+        return Upstream(settings.vllm_url, settings.vllm_api_key, base)
+    model_path = resolve_model(settings.chat_model, settings.cache_dir)
+    managed = ManagedVLLM(model_path, settings.chat_model, settings.vllm, settings.home / "logs" / "vllm.log")
+    log.info("starting vLLM (%s) on %s; log: %s", settings.chat_model, managed.url, managed.log_path)
+    managed.start()
+    try:
+        managed.wait_healthy()
+    except BaseException:
+        managed.stop()
+        raise
+    return Upstream(managed.url, managed.api_key, settings.chat_model, managed)
+
+
+async def _with_client(client: VLLMClient, coroutine):  # type: ignore[no-untyped-def]
+    try:
+        return await coroutine
+    finally:
+        await client.aclose()
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway until interrupted; a managed vLLM is stopped on the way out."""
+    import uvicorn
+
+    from serving.app import build_app
+
+    check_bind(settings)
+    adapters = registered_adapters(settings)
+    build_routes(
+        settings.routes, settings.chat_model, adapters
+    )  # fail on a missing adapter before vLLM starts
+    searcher = open_searcher(settings) if needs_index(settings) else None
+    upstream = start_upstream(settings)
+    try:
+        routes = build_routes(settings.routes, upstream.base_model, adapters)
+        loader = VLLMClient(upstream.url, upstream.api_key)
+        asyncio.run(_with_client(loader, load_adapters(loader, routes)))
+        client = VLLMClient(upstream.url, upstream.api_key, settings.request_timeout_s)
+        app = build_app(
+            routes,
+            client,
+            searcher,
+            base_model=upstream.base_model,
+            api_keys=settings.api_keys,
+            on_shutdown=client.aclose,
+        )
+        log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=30
+        )
+    finally:
+        if upstream.managed is not None:
+            upstream.managed.stop()

@@ -1,0 +1,141 @@
+"""The managed local vLLM OpenAI server: a child process bound to loopback, keyed, stopped with us.
+
+It is started as `python -m vllm.entrypoints.openai.api_server` (the CPU package has no working `vllm`
+console script); the gateway itself never imports vllm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from core.settings import VLLMSettings
+
+
+class VLLMStartError(RuntimeError):
+    """The managed server exited or did not become healthy in time."""
+
+
+def free_port(host: str) -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def vllm_command(
+    model_path: str, served_name: str, config: VLLMSettings, port: int, api_key: str
+) -> list[str]:
+    """The argv of the managed server."""
+    return [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model_path,
+        "--served-model-name", served_name,
+        "--host", config.host,
+        "--port", str(port),
+        "--api-key", api_key,
+        "--dtype", config.dtype,
+        "--max-model-len", str(config.max_model_len),
+        "--enable-lora",
+        "--max-loras", str(config.max_loras),
+        "--max-lora-rank", str(config.max_lora_rank),
+        "--disable-uvicorn-access-log",
+        *config.extra_args,
+    ]  # fmt: skip
+
+
+def vllm_environment(config: VLLMSettings) -> dict[str, str]:
+    """The child's environment: CPU KV cache size and runtime adapter loading (hub settings inherited)."""
+    env = dict(os.environ)
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(config.kv_cache_gib))
+    env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the gateway dies, even by SIGKILL (Linux only)."""
+    os.setsid()
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class ManagedVLLM:
+    """Starts, health-checks and stops one local vLLM server."""
+
+    def __init__(self, model_path: str, served_name: str, config: VLLMSettings, log_path: Path) -> None:
+        self.model_path = model_path
+        self.served_name = served_name
+        self.config = config
+        self.log_path = log_path
+        self.api_key = secrets.token_urlsafe(24)
+        """Fresh each start and shared only with the gateway, so nothing else can call vLLM."""
+        self.port = config.port or free_port(config.host)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    def start(self) -> None:
+        """Launch the server (returns at once; see `wait_healthy`)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = vllm_command(self.model_path, self.served_name, self.config, self.port, self.api_key)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                env=vllm_environment(self.config),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+
+    def wait_healthy(self, timeout_s: float | None = None) -> None:
+        """Block until `/health` answers 200; raise with the log's tail if the server dies or times out."""
+        deadline = time.monotonic() + (timeout_s or self.config.startup_timeout_s)
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise VLLMStartError(f"vLLM exited during start-up:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1.0)
+        self.stop()
+        raise VLLMStartError(
+            f"vLLM not healthy after {timeout_s or self.config.startup_timeout_s:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        """SIGTERM the server's process group (it has an engine child), SIGKILL after `grace_s`."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        self._signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self._signal_group(process, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server's log, for error messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)

@@ -1,0 +1,77 @@
+"""Golden tests for prompt assembly: the exact messages vLLM receives."""
+
+from __future__ import annotations
+
+from core.prompting import (
+    build_context_message,
+    content_text,
+    insert_context,
+    last_user_text,
+    with_retrieved_context,
+)
+from core.types import Chunk, Hit
+
+HITS = [
+    Hit(Chunk("a1", "pricing.md", "The Driftglass 3 tent costs $319.\n", 0, "Tents"), 0.9),
+    Hit(Chunk("b2", "notes.txt", "Stock is counted nightly.", 0, ""), 0.4),
+]
+
+GOLDEN_CONTEXT = (
+    "Answer the user's question using the numbered sources below when they are relevant. "
+    "They are more recent than your own knowledge. Cite the sources you use as [n].\n"
+    "\n"
+    "[1] pricing.md — Tents\n"
+    "The Driftglass 3 tent costs $319.\n"
+    "\n"
+    "[2] notes.txt\n"
+    "Stock is counted nightly."
+)
+
+
+def test_context_message_golden():
+    assert build_context_message(HITS) == {"role": "system", "content": GOLDEN_CONTEXT}
+
+
+def test_context_goes_first_without_caller_system_message():
+    messages = [{"role": "user", "content": "q"}]
+    assert with_retrieved_context(messages, HITS) == [
+        {"role": "system", "content": GOLDEN_CONTEXT},
+        *messages,
+    ]
+
+
+def test_context_goes_after_leading_system_and_developer_messages():
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "developer", "content": "d"},
+        {"role": "user", "content": "q1"},
+        {"role": "system", "content": "late system"},
+        {"role": "user", "content": "q2"},
+    ]
+    out = insert_context(messages, {"role": "system", "content": "CTX"})
+    assert [m["content"] for m in out] == ["s", "d", "CTX", "q1", "late system", "q2"]
+    assert messages[2]["content"] == "q1"  # the input is not modified
+
+
+def test_no_hits_leaves_messages_unchanged():
+    messages = [{"role": "user", "content": "q"}]
+    assert with_retrieved_context(messages, []) == messages
+
+
+def test_query_is_last_user_message_text():
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "a"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "part one"},
+                {"type": "image_url"},
+                {"type": "text", "text": "two"},
+            ],
+        },
+        {"role": "assistant", "content": None},
+    ]
+    assert last_user_text(messages) == "part one\ntwo"
+    assert last_user_text([{"role": "system", "content": "s"}]) == ""
+    assert content_text(None) == ""

@@ -1,0 +1,59 @@
+"""Settings precedence: defaults < YAML < environment < explicit overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import load_settings
+
+
+def test_defaults_have_the_four_routes(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LORAG_CONFIG", raising=False)
+    settings = load_settings()
+    assert set(settings.routes) == {"base", "base+rag", "demo", "demo+rag"}
+    assert settings.routes["demo+rag"].adapter == "demo" and settings.routes["demo+rag"].retrieval == "always"
+    assert settings.routes["base"].adapter is None and settings.routes["base"].retrieval == "never"
+    assert settings.host == "127.0.0.1" and settings.port == 8000
+    assert settings.index_dir == Path(".lorag/index")
+
+
+def test_yaml_then_env_then_overrides(monkeypatch, tmp_path):
+    config = tmp_path / "lorag.yaml"
+    config.write_text(
+        "port: 9000\nvllm:\n  port: 8200\nroutes:\n  kb:\n    adapter: kb\n    retrieval: always\n    k: 5\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LORAG_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.port == 9000 and settings.vllm.port == 8200
+    assert list(settings.routes) == ["kb"] and settings.routes["kb"].k == 5
+    monkeypatch.setenv("LORAG_PORT", "9100")
+    monkeypatch.setenv("LORAG_VLLM__KV_CACHE_GIB", "2")
+    settings = load_settings()
+    assert settings.port == 9100 and settings.vllm.kv_cache_gib == 2 and settings.vllm.port == 8200
+    assert load_settings(port=9200, host=None).port == 9200
+
+
+def test_explicit_config_path_and_env_path(monkeypatch, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text("port: 7000\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(other).port == 7000
+    monkeypatch.setenv("LORAG_CONFIG", str(other))
+    assert load_settings().port == 7000
+    with pytest.raises(FileNotFoundError):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_bad_values_are_rejected(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError, match="retrieval"):
+        load_settings(routes={"x": {"retrieval": "sometimes"}})
+    with pytest.raises(ValidationError, match="route name"):
+        load_settings(routes={"a@b": {}})
+    with pytest.raises(ValidationError, match="unknown_field|extra"):
+        load_settings(unknown_field=1)

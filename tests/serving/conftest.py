@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.settings import default_routes
+from serving.app import build_app
+from serving.routing import AdapterRef, build_routes
+from tests.serving.fakes import FakeSearcher, FakeUpstream
+
+BASE = "SmolLM2-135M-Instruct"
+
+
+@pytest.fixture
+def upstream() -> FakeUpstream:
+    return FakeUpstream()
+
+
+@pytest.fixture
+def searcher() -> FakeSearcher:
+    return FakeSearcher()
+
+
+@pytest.fixture
+def routes():
+    return build_routes(default_routes(), BASE, {"demo": AdapterRef("demo@v1", "/adapters/demo/v1")})
+
+
+@pytest.fixture
+def client(routes, upstream, searcher) -> TestClient:
+    return TestClient(build_app(routes, upstream, searcher, base_model=BASE))

@@ -1,0 +1,67 @@
+"""Deterministic stand-ins for vLLM and the index, for handler-level tests (never shipped)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from core.types import Chunk, Hit
+from serving.errors import UpstreamUnavailableError
+
+
+class FakeUpstream:
+    """Echoes the last user message; records every body it was sent."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.down = down
+
+    def _answer(self, body: dict[str, Any]) -> str:
+        return f"echo: {body['messages'][-1]['content']}"
+
+    async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.bodies.append(body)
+        if self.down:
+            raise UpstreamUnavailableError("vLLM server unreachable: connection refused")
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self._answer(body)},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+        }
+
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        self.bodies.append(body)
+        if self.down:
+            raise UpstreamUnavailableError("vLLM server unreachable: connection refused")
+        words = self._answer(body).split(" ")
+        base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
+        for i, word in enumerate(words):
+            text = word if i == 0 else " " + word
+            yield {**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+
+
+class FakeSearcher:
+    """Returns fixed hits for every query."""
+
+    snapshot_id = "20260101T000000Z-abc123"
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, int]] = []
+        self.hits = [
+            Hit(Chunk("c1", "pricing.md", "The Driftglass 3 tent costs $319.", 0, "Tents"), 0.81),
+            Hit(Chunk("c2", "stock.md", "Port Osric has 412 Sunmoth bags.", 1, "Port Osric"), 0.52),
+        ]
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        self.queries.append((query, k))
+        return self.hits[:k]
