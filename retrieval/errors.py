@@ -1,0 +1,23 @@
+"""One exception family for retrieval, so that the CLI and the gateway can map it in one place."""
+
+from __future__ import annotations
+
+
+class RetrievalError(Exception):
+    """Base of every error raised on purpose by the retrieval package."""
+
+
+class CorpusNotFoundError(RetrievalError, FileNotFoundError):
+    """The corpus directory to index does not exist."""
+
+
+class NoSnapshotError(RetrievalError, FileNotFoundError):
+    """There is no index snapshot to serve yet."""
+
+
+class CorruptSnapshotError(RetrievalError):
+    """A snapshot directory is incomplete or its parts disagree with each other."""
+
+
+class EmbedderMismatchError(RetrievalError, ValueError):
+    """A snapshot was built with a different embedder than the one asked to search it."""

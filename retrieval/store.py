@@ -1,0 +1,123 @@
+"""The chunk store: chunk texts and document revisions in one SQLite file beside the vector index.
+
+Built once per snapshot and then only read: serving opens it read-only, shared by the request threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from core.types import Chunk
+from retrieval.chunking import chunk_int_id
+from retrieval.sources import Document
+
+_SCHEMA = """
+CREATE TABLE documents (
+    source_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    modified REAL NOT NULL,
+    title TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    int_id INTEGER PRIMARY KEY,
+    chunk_id TEXT NOT NULL UNIQUE,
+    source_id TEXT NOT NULL REFERENCES documents (source_id),
+    position INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE INDEX chunks_by_source ON chunks (source_id, position);
+"""
+_CHUNK_COLUMNS = "int_id, chunk_id, source_id, text, position, title, metadata"
+# SQLite's default limit on bound parameters is 999 in old builds; stay below it per query.
+_BATCH = 500
+
+
+class ChunkStore:
+    """Chunks by int id, and the documents they came from. Safe to share between threads."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        """Wrap an open connection; use `create` or `open` instead."""
+        self._connection = connection
+        # One connection shared by threads (check_same_thread=False): the lock keeps each call whole.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: Path) -> ChunkStore:
+        """A new, empty store at `path`, which must not exist yet."""
+        if path.exists():
+            raise FileExistsError(f"chunk store {path} already exists")
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.executescript(_SCHEMA)
+        return cls(connection)
+
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = True) -> ChunkStore:
+        """An existing store; read-only by default, as snapshots are immutable once built."""
+        if not path.is_file():
+            raise FileNotFoundError(f"chunk store {path} does not exist")
+        uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "?mode=rw")
+        return cls(sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+    def write(self, documents: Iterable[Document], chunks: Iterable[Chunk]) -> None:
+        """Insert documents and their chunks in one transaction."""
+        document_rows = [(d.source_id, d.content_hash, d.modified, d.title) for d in documents]
+        chunk_rows = [
+            (
+                chunk_int_id(c.chunk_id),
+                c.chunk_id,
+                c.source_id,
+                c.position,
+                c.title,
+                c.text,
+                json.dumps(c.metadata, sort_keys=True, ensure_ascii=False),
+            )
+            for c in chunks
+        ]
+        with self._lock, self._connection:
+            self._connection.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)", document_rows)
+            self._connection.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", chunk_rows)
+
+    def get(self, int_ids: Sequence[int]) -> dict[int, Chunk]:
+        """The chunks stored under `int_ids`; ids that are not in the store are left out."""
+        found: dict[int, Chunk] = {}
+        unique = list(dict.fromkeys(int(i) for i in int_ids))
+        for start in range(0, len(unique), _BATCH):
+            batch = unique[start : start + _BATCH]
+            marks = ", ".join("?" * len(batch))
+            query = f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE int_id IN ({marks})"
+            for row in self._fetch(query, batch):
+                found[row[0]] = Chunk(row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
+        return found
+
+    def revisions(self) -> dict[str, str]:
+        """`source_id → content_hash` of every stored document."""
+        return dict(self._fetch("SELECT source_id, content_hash FROM documents ORDER BY source_id"))
+
+    def chunk_count(self) -> int:
+        return int(self._fetch("SELECT count(*) FROM chunks")[0][0])
+
+    def document_count(self) -> int:
+        return int(self._fetch("SELECT count(*) FROM documents")[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def __enter__(self) -> ChunkStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _fetch(self, query: str, parameters: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._connection.execute(query, parameters).fetchall()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: install, pull models, unit tests, end-to-end tests — and how long each phase took.
+# pytest's exit code 5 (no tests collected) fails its phase: "nothing ran" must never pass as green.
+set -uo pipefail
+BIN=${BIN:-.venv/bin}
+MAKE=${MAKE:-make}
+timings=()
+
+phase() {  # phase NAME COMMAND...
+  local name=$1 start rc=0
+  shift
+  start=$(date +%s)
+  echo "==> $name"
+  "$@" || rc=$?
+  timings+=("$name $(( $(date +%s) - start )) s")
+  if [ "$rc" -eq 5 ]; then echo "phase '$name': pytest collected no tests"; fi
+  if [ "$rc" -ne 0 ]; then
+    echo "phase '$name' failed (exit $rc); timings: ${timings[*]}"
+    exit "$rc"
+  fi
+}
+
+phase install "$MAKE" --no-print-directory install
+phase models "$MAKE" --no-print-directory models
+phase unit "$BIN/python" -m pytest -m "not e2e" -q
+phase e2e "$BIN/python" -m pytest -m e2e -q
+echo "phase timings: $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g')"

@@ -1,0 +1,73 @@
+"""Fixtures for the retrieval tests: a deterministic fake embedder and a small corpus on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.sources import Document, load_documents
+
+
+class HashingEmbedder:
+    """Bag of words hashed into `dimension` buckets, L2-normalised: texts sharing words score high."""
+
+    def __init__(self, name: str = "fake-hashing-64", dimension: int = 64) -> None:
+        self.name = name
+        self.dimension = dimension
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                bucket = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % self.dimension
+                vectors[row, bucket] += 1.0
+            if not vectors[row].any():
+                vectors[row, 0] = 1.0  # an empty text still needs a unit vector
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+CORPUS = {
+    "pricing.md": (
+        "# Price list\n\nUpdated: 2026-11-20\n\n"
+        "## Tent price\n\nThe Driftglass tent costs 249 dollars.\n\n"
+        "## Jacket price\n\nThe Hollowpeak jacket costs 189 dollars.\n"
+    ),
+    "policies/returns.md": (
+        "# Returns\n\nItems can be returned within 30 days with a receipt.\n\n"
+        "## Refunds\n\nRefunds reach the original card within five working days.\n"
+    ),
+    "notes.txt": "Stores open at nine in the morning.\n",
+}
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def make_embedder() -> type[HashingEmbedder]:
+    """The fake's class, for tests that need one with another name or dimension."""
+    return HashingEmbedder
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    for name, text in CORPUS.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture
+def documents(corpus_dir: Path) -> list[Document]:
+    return load_documents(corpus_dir)
