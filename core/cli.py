@@ -144,8 +144,9 @@ def adapters_list(ctx: typer.Context) -> None:
 @demo_app.command("prepare")
 def demo_prepare(ctx: typer.Context) -> None:
     """Pull the default models, build the demo index and register the shipped demo adapter (idempotent)."""
-    from retrieval.build import build_index, index_is_current
     from training.demo_adapter import register_demo_adapter
+
+    from retrieval.build import build_index, index_is_current
 
     settings = _settings(ctx)
     models_pull(ctx)

@@ -63,12 +63,10 @@ def needs_index(settings: Settings) -> bool:
 
 def open_searcher(settings: Settings):  # type: ignore[no-untyped-def]
     """The retriever over the current snapshot, with the embedder loaded (the slow part of start-up)."""
-    from retrieval.embedders import SentenceTransformerEmbedder
+    from retrieval.embedders import load_embedder
     from retrieval.search import open_retriever
 
-    embedder = SentenceTransformerEmbedder(resolve_model(settings.embedder, settings.cache_dir))
-    embedder.warm_up()
-    return open_retriever(settings.index_dir, embedder)
+    return open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
 
 
 async def discover_base_model(client: VLLMClient, preferred: str) -> str:
@@ -108,7 +106,8 @@ def start_upstream(settings: Settings) -> Upstream:
         base = asyncio.run(_with_client(client, discover_base_model(client, settings.chat_model)))
         return Upstream(settings.vllm_url, settings.vllm_api_key, base)
     model_path = resolve_model(settings.chat_model, settings.cache_dir)
-    managed = ManagedVLLM(model_path, settings.chat_model, settings.vllm, settings.home / "logs" / "vllm.log")
+    log_path = settings.home / "logs" / "vllm.log"
+    managed = ManagedVLLM(model_path, settings.chat_model, settings.vllm, log_path, settings.vllm_api_key)
     log.info("starting vLLM (%s) on %s; log: %s", settings.chat_model, managed.url, managed.log_path)
     managed.start()
     try:

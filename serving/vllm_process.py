@@ -72,13 +72,20 @@ def _die_with_parent() -> None:
 class ManagedVLLM:
     """Starts, health-checks and stops one local vLLM server."""
 
-    def __init__(self, model_path: str, served_name: str, config: VLLMSettings, log_path: Path) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        served_name: str,
+        config: VLLMSettings,
+        log_path: Path,
+        api_key: str | None = None,
+    ) -> None:
         self.model_path = model_path
         self.served_name = served_name
         self.config = config
         self.log_path = log_path
-        self.api_key = secrets.token_urlsafe(24)
-        """Fresh each start and shared only with the gateway, so nothing else can call vLLM."""
+        self.api_key = api_key or secrets.token_urlsafe(24)
+        """By default fresh each start and shared only with the gateway, so nothing else can call vLLM."""
         self.port = config.port or free_port(config.host)
         self._process: subprocess.Popen[bytes] | None = None
 

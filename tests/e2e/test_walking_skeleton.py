@@ -84,7 +84,10 @@ def test_base_rag_answers_evolving_facts_and_cites_the_right_chunk(client, gatew
     evolving = [q for q in load_questions() if q.kind == "evolving"]
     responses = ask_all(client, "base+rag", evolving)
     answered = containment([r.choices[0].message.content for r in responses], [q.answers for q in evolving])
-    right_chunk = [cites_answer_chunk(gateway.home, r.model_extra["citations"], q) for r, q in zip(responses, evolving)]
+    right_chunk = [
+        cites_answer_chunk(gateway.home, r.model_extra["citations"], q)
+        for r, q in zip(responses, evolving, strict=True)
+    ]
     REPORT["evolving questions answered by base+rag"] = f"{answered['score']:.0%} of {len(evolving)}"
     REPORT["evolving questions citing the chunk with the answer"] = f"{sum(right_chunk) / len(evolving):.0%}"
     assert answered["score"] >= 0.7
@@ -98,7 +101,8 @@ def cites_answer_chunk(home, citations, question) -> bool:  # type: ignore[no-un
             continue
         database = home / "index" / "snapshots" / citation["snapshot"] / "chunks.sqlite"
         with sqlite3.connect(database) as connection:
-            row = connection.execute("SELECT text FROM chunks WHERE chunk_id = ?", (citation["chunk_id"],)).fetchone()
+            query = "SELECT text FROM chunks WHERE chunk_id = ?"
+            row = connection.execute(query, (citation["chunk_id"],)).fetchone()
         if row and answer_contained(row[0], question.answers):
             return True
     return False
