@@ -17,8 +17,8 @@ HITS = [
 ]
 
 GOLDEN_CONTEXT = (
-    "Answer the user's question using the numbered sources below when they are relevant. "
-    "They are more recent than your own knowledge. Cite the sources you use as [n].\n"
+    "Use these sources to answer the user's question in one short sentence. "
+    "Copy exact numbers, names and dates from them.\n"
     "\n"
     "[1] pricing.md — Tents\n"
     "The Driftglass 3 tent costs $319.\n"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from core.settings import default_routes
+from core.settings import RouteConfig
 from serving.app import build_app
 from serving.routing import AdapterRef, build_routes
 from tests.serving.fakes import FakeSearcher, FakeUpstream
@@ -23,7 +23,13 @@ def searcher() -> FakeSearcher:
 
 @pytest.fixture
 def routes():
-    return build_routes(default_routes(), BASE, {"demo": AdapterRef("demo@v1", "/adapters/demo/v1")})
+    configs = {
+        "base": RouteConfig(),
+        "base+rag": RouteConfig(retrieval="always", k=3),
+        "demo": RouteConfig(adapter="demo"),
+        "demo+rag": RouteConfig(adapter="demo", retrieval="always", k=3),
+    }
+    return build_routes(configs, BASE, {"demo": AdapterRef("demo@v1", "/adapters/demo/v1")})
 
 
 @pytest.fixture
