@@ -137,16 +137,18 @@ def adapters_list(ctx: typer.Context) -> None:
     for name in registry.names():
         current = registry.current(name)
         for version in registry.versions(name):
-            mark = "*" if current and current.version == version.version else " "
-            typer.echo(f"{mark} {version.served_name:20} {version.path}")
+            adapter = registry.get(name, version)
+            mark = "*" if current and current.version == version else " "
+            typer.echo(
+                f"{mark} {adapter.served_name:20} {adapter.manifest.get('created_at', '')}  {adapter.path}"
+            )
 
 
 @demo_app.command("prepare")
 def demo_prepare(ctx: typer.Context) -> None:
     """Pull the default models, build the demo index and register the shipped demo adapter (idempotent)."""
-    from training.demo_adapter import register_demo_adapter
-
     from retrieval.build import build_index, index_is_current
+    from training.demo_adapter import register_demo_adapter
 
     settings = _settings(ctx)
     models_pull(ctx)

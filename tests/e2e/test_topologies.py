@@ -1,0 +1,60 @@
+"""Production topology and client-facing errors against the real servers."""
+
+from __future__ import annotations
+
+import subprocess
+
+import openai
+import pytest
+
+from serving.vllm_process import free_port
+from tests.e2e.conftest import LORAG, lorag_env, stop, wait_for_health
+
+pytestmark = pytest.mark.e2e
+
+
+def test_gateway_on_an_external_vllm_never_imports_vllm(gateway, tmp_path):  # type: ignore[no-untyped-def]
+    # A `vllm` package that cannot be imported: the gateway must still start and answer.
+    poison = tmp_path / "poison" / "vllm"
+    poison.mkdir(parents=True)
+    marker = tmp_path / "vllm-was-imported"
+    (poison / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise ImportError('the gateway must not import vllm')\n"
+    )
+    port = free_port("127.0.0.1")
+    env = lorag_env(gateway.home, LORAG_PORT=str(port), PYTHONPATH=str(poison.parent))
+    log = tmp_path / "external-gateway.log"
+    command = [LORAG, "serve", "--vllm-url", gateway.vllm_url, "--vllm-api-key", gateway.vllm_api_key]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", process, log, timeout_s=300)
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=300
+        )
+        for route in ("base", "demo+rag"):
+            reply = client.chat.completions.create(
+                model=route,
+                messages=[{"role": "user", "content": "What is the return window?"}],
+                max_tokens=16,
+            )
+            assert reply.choices[0].message.content and reply.model == route
+    finally:
+        stop(process)
+    assert not marker.exists(), log.read_text()[-2000:]
+
+
+def test_client_errors_are_openai_errors_not_500s(client):  # type: ignore[no-untyped-def]
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="no-such-model", messages=messages)
+    assert missing.value.body["param"] == "model"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="base", messages=messages, temperature=7)
+    assert bad.value.body["param"] == "temperature"
+    with pytest.raises(openai.BadRequestError) as empty:
+        client.chat.completions.create(model="base", messages=[])
+    assert empty.value.body["param"] == "messages"
+    # Too long for the model's context: vLLM's own 400 is passed on, not turned into a 500.
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="base", messages=messages, max_tokens=100_000)

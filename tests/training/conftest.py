@@ -1,0 +1,70 @@
+"""Fixtures for the training tests: the real SmolLM2 tokenizer and a tiny 2-layer model built around it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from core.models import ModelNotPulledError, resolve_model
+from core.settings import DEFAULT_CHAT_MODEL, Settings
+
+# Tests never reach the hub: everything they load is a local directory.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def smol_dir() -> Path:
+    """The pulled SmolLM2 model directory (its tokenizer and chat template are what training uses)."""
+    try:
+        return Path(resolve_model(DEFAULT_CHAT_MODEL, Settings().cache_dir))
+    except ModelNotPulledError:
+        pytest.fail(f"{DEFAULT_CHAT_MODEL} is not pulled: run `lorag models pull` (or `make models`) first")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(smol_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smol_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer, saved like a real model directory."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def write_jsonl(path: Path, records: Sequence[object]) -> Path:
+    """Write records one JSON document a line (strings are written verbatim, for malformed lines)."""
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def chat(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+    """One single-turn training record."""
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}

@@ -1,0 +1,313 @@
+"""The LoRA fine-tuning recipe: setup → train → save → register, read top to bottom.
+
+A plain PyTorch loop over a PEFT-wrapped causal LM, sized for small models on a CPU. The loss is taken
+on assistant tokens only (see `training.data`). The result is registered as a new immutable version in the
+adapter registry and made current, which is what serving picks up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+from core.models import resolve_model
+from core.settings import DEFAULT_CHAT_MODEL
+from training.batching import TokenizedExample, collate, length_grouped_batches
+from training.data import IGNORE_INDEX, Example, read_all, tokenize_example
+from training.fingerprint import files_sha256, weights_sha256
+from training.registry import AdapterRegistry, AdapterVersion
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float32": "float32", "fp32": "float32"}
+TRAIN_LOG = "train_log.jsonl"
+LOSS_CURVE = "loss_curve.png"
+
+
+@dataclass(config=ConfigDict(extra="forbid", use_attribute_docstrings=True))
+class TrainConfig:
+    """Everything one training run depends on; recorded in the adapter's manifest."""
+
+    output_name: str
+    """Adapter name in the registry; the run adds a new version of it and makes that current."""
+    data_files: list[Path]
+    """OpenAI chat JSONL files. In a YAML config, relative paths are relative to the config's directory."""
+    base_model: str = DEFAULT_CHAT_MODEL
+    """Base model reference: a packaged name, a local directory or a hub id (as `core.models` resolves)."""
+    lora_r: int = Field(default=16, ge=1)
+    """LoRA rank; serving's `vllm.max_lora_rank` must be at least this."""
+    lora_alpha: int = Field(default=32, ge=1)
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+    """Linear layers that get LoRA weights: all of a Llama block's projections by default."""
+    learning_rate: float = Field(default=3e-4, gt=0.0)
+    """Peak learning rate, reached after warmup and decayed to zero on a cosine."""
+    warmup_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Fraction of the steps spent ramping the learning rate up linearly from zero."""
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    """Gradients are clipped to this global norm."""
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
+    """Stop after this many optimizer steps even if epochs remain (smoke runs)."""
+    batch_size: int = Field(default=8, ge=1)
+    """Conversations per optimizer step (no gradient accumulation)."""
+    max_length: int = Field(default=512, ge=8)
+    """Tokens per conversation; longer ones are cut, and dropped if no assistant token survives."""
+    seed: int = 0
+    """Seeds LoRA initialisation, dropout and the batch order."""
+    dtype: Literal["bfloat16", "bf16", "float32", "fp32"] = "bfloat16"
+    """Base weights' dtype during training; LoRA weights are always float32 (PEFT upcasts them)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, for manifests."""
+        return {**dataclasses.asdict(self), "data_files": [str(p) for p in self.data_files]}
+
+
+def load_config(path: Path) -> TrainConfig:
+    """A `TrainConfig` from a YAML file; relative data paths are resolved against the file's directory."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of TrainConfig fields")
+    base = Path(path).resolve().parent
+    raw["data_files"] = [base / Path(p) for p in raw.get("data_files") or []]
+    return TrainConfig(**raw)
+
+
+def train(config: TrainConfig, registry_root: Path, cache_dir: Path, progress: bool = True) -> AdapterVersion:
+    """Fine-tune a LoRA adapter as `config` says, register it and make it the current version."""
+    # --- setup
+    model_dir = Path(resolve_model(config.base_model, cache_dir))
+    conversations = read_all(config.data_files)  # bad data fails here, before any weights are loaded
+    seed_everything(config.seed)
+    tokenizer, model = load_model(config, model_dir)
+    examples = tokenize_all(tokenizer, conversations, config.max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with tempfile.TemporaryDirectory(prefix="lorag-train-") as work:
+        out = Path(work) / "adapter"
+        out.mkdir()
+        # --- train
+        records = train_loop(config, model, examples, pad_id, out / TRAIN_LOG, progress)
+        # --- save
+        save_adapter(model, config, out)
+        plot_loss(records, out / LOSS_CURVE)
+        # --- register
+        return register(config, registry_root, out, model_dir, summarise(records, len(examples)))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's generators (LoRA init and dropout draw from torch's)."""
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_model(config: TrainConfig, model_dir: Path) -> tuple[Any, Any]:
+    """The tokenizer and the base model wrapped with fresh LoRA weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    dtype = getattr(torch, DTYPES[config.dtype])
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    base.config.use_cache = False  # no generation during training; the KV cache only costs memory
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    # No modules_to_save: vLLM serves only LoRA weights, so fully trained layers would be silently lost.
+    return tokenizer, get_peft_model(base, lora)
+
+
+def tokenize_all(tokenizer: Any, conversations: Sequence[Example], max_length: int) -> list[TokenizedExample]:
+    """Tokenised examples; those whose assistant tokens are all cut off by `max_length` are dropped."""
+    examples = []
+    for example in conversations:
+        input_ids, labels = tokenize_example(tokenizer, example.messages, max_length)
+        if all(label == IGNORE_INDEX for label in labels):
+            log.warning("%s: no assistant token within max_length=%d, skipped", example.source, max_length)
+            continue
+        examples.append(TokenizedExample(input_ids, labels))
+    if not examples:
+        raise ValueError(f"no example has an assistant token within max_length={max_length}")
+    return examples
+
+
+def total_steps(config: TrainConfig, n_examples: int) -> int:
+    """Optimizer steps in the run: every batch of every epoch, capped by `max_steps`."""
+    steps = config.epochs * math.ceil(n_examples / config.batch_size)
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
+def batches(
+    config: TrainConfig, examples: Sequence[TokenizedExample], pad_id: int
+) -> Iterator[tuple[int, Any]]:
+    """(epoch, padded batch) pairs: length-grouped batches, reshuffled each epoch."""
+    lengths = [len(example.input_ids) for example in examples]
+    for epoch in range(config.epochs):
+        for indices in length_grouped_batches(lengths, config.batch_size, seed=config.seed + epoch):
+            yield epoch, collate([examples[i] for i in indices], pad_id)
+
+
+def make_optimizer(config: TrainConfig, model: Any, steps: int) -> tuple[list, Any, Any]:
+    """The trainable (LoRA) parameters, AdamW over them, and a linear-warmup cosine schedule to zero."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * steps), steps)
+    return params, optimizer, scheduler
+
+
+def train_loop(
+    config: TrainConfig,
+    model: Any,
+    examples: Sequence[TokenizedExample],
+    pad_id: int,
+    log_path: Path,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """Run the optimizer steps; one record per step goes to `log_path` (JSONL) and is returned."""
+    from tqdm import tqdm
+
+    steps = total_steps(config, len(examples))
+    params, optimizer, scheduler = make_optimizer(config, model, steps)
+    model.train()
+    records: list[dict[str, Any]] = []
+    started, tokens_seen = time.perf_counter(), 0
+    with log_path.open("w", encoding="utf-8") as log_file, tqdm(total=steps, disable=not progress) as bar:
+        for step, (epoch, batch) in enumerate(batches(config, examples, pad_id), start=1):
+            lr = scheduler.get_last_lr()[0]  # the rate this step uses (the scheduler moves on inside)
+            loss = train_step(model, batch, optimizer, scheduler, params, config.max_grad_norm)
+            # Padding is masked out, so only real tokens count towards throughput.
+            tokens_seen += int(batch["attention_mask"].sum())
+            elapsed = time.perf_counter() - started
+            record = {
+                "step": step,
+                "epoch": epoch + 1,
+                "loss": loss,
+                "lr": lr,
+                "tokens": tokens_seen,
+                "elapsed_s": round(elapsed, 3),
+                "tokens_per_s": round(tokens_seen / elapsed, 1),
+            }
+            records.append(record)
+            log_file.write(json.dumps(record) + "\n")
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            if step >= steps:
+                break
+    return records
+
+
+def train_step(
+    model: Any, batch: dict[str, torch.Tensor], optimizer: Any, scheduler: Any, params: list, max_norm: float
+) -> float:
+    """One forward/backward/update; returns the batch's mean loss over assistant tokens."""
+    import torch
+
+    loss = assistant_loss(model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over the labelled (assistant) tokens, as `model(labels=...)` gives it.
+
+    Logits are computed only at positions whose next token is labelled in some row of the batch. Most
+    positions are prompt or retrieved context, and projecting all of them onto the vocabulary (49k for
+    SmolLM2) and through a float32 softmax costs a third of a CPU step or more on long examples.
+    """
+    import torch.nn.functional as F
+
+    targets = batch["labels"][:, 1:]
+    keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    logits = model(**inputs, logits_to_keep=keep).logits
+    return F.cross_entropy(
+        logits.float().flatten(0, 1), targets[:, keep].flatten(), ignore_index=IGNORE_INDEX
+    )
+
+
+def save_adapter(model: Any, config: TrainConfig, out: Path) -> None:
+    """Write the LoRA weights (safetensors) and adapter config that vLLM and PEFT load."""
+    # The config records the model *reference*, not this machine's cache path.
+    model.peft_config["default"].base_model_name_or_path = config.base_model
+    # Embeddings are never trained here (and vLLM would not serve them); saying so also stops PEFT from
+    # looking the reference up on the hub to compare vocabulary sizes.
+    model.save_pretrained(out, safe_serialization=True, save_embedding_layers=False)
+
+
+def plot_loss(records: Sequence[dict[str, Any]], path: Path) -> None:
+    """Save the per-step loss curve as a PNG (no display needed: a bare Figure renders with Agg)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.5), layout="constrained")
+    axes = figure.subplots()
+    axes.plot([r["step"] for r in records], [r["loss"] for r in records])
+    axes.set(xlabel="step", ylabel="loss (assistant tokens)", title="training loss")
+    axes.grid(alpha=0.3)
+    figure.savefig(path, dpi=100)
+
+
+def summarise(records: Sequence[dict[str, Any]], n_examples: int) -> dict[str, Any]:
+    """The run's metrics for the manifest."""
+    last = records[-1]
+    tail = [r["loss"] for r in records[-10:]]
+    return {
+        "final_loss": last["loss"],
+        "final_loss_mean10": sum(tail) / len(tail),
+        "steps": last["step"],
+        "epochs": last["epoch"],
+        "examples": n_examples,
+        "tokens": last["tokens"],
+        "train_seconds": last["elapsed_s"],
+        "tokens_per_s": last["tokens_per_s"],
+    }
+
+
+def register(
+    config: TrainConfig, registry_root: Path, out: Path, model_dir: Path, metrics: dict[str, Any]
+) -> AdapterVersion:
+    """Register the adapter as a new version with its provenance, and make it current."""
+    registry = AdapterRegistry(registry_root)
+    parent = registry.current(config.output_name)
+    fields = {
+        "base_model": config.base_model,
+        "base_weights_sha256": weights_sha256(model_dir),
+        "data_sha256": files_sha256(config.data_files),
+        "config": config.to_dict(),
+        "metrics": metrics,
+        "parent": parent.version if parent else None,
+    }
+    adapter = registry.register(config.output_name, out, fields)
+    registry.set_current(adapter.name, adapter.version)
+    return adapter
