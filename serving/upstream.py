@@ -26,7 +26,14 @@ class Upstream(Protocol):
 class VLLMClient:
     """Talks to one vLLM OpenAI-compatible server over HTTP."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`transport` replaces the network (tests pass an `httpx.MockTransport`)."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(
@@ -34,6 +41,7 @@ class VLLMClient:
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
