@@ -28,6 +28,9 @@ class Hit:
 
     chunk: Chunk
     score: float
+    """The ranking score of the search mode used: cosine (dense), BM25 (bm25) or fused RRF (hybrid)."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """Each signal that ranked the hit, e.g. `{"dense": 0.81, "bm25": 7.2, "rrf": 0.032}`."""
 
 
 @dataclass(frozen=True)
