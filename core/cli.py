@@ -49,11 +49,20 @@ def serve(
         str | None, typer.Option("--vllm-url", help="Use this running vLLM server instead of starting one.")
     ] = None,
     vllm_api_key: Annotated[str | None, typer.Option("--vllm-api-key", help="API key of --vllm-url.")] = None,
+    refresh_every: Annotated[
+        str | None, typer.Option("--refresh-every", help="Refresh the index in-process this often, e.g. 15m.")
+    ] = None,
 ) -> None:
     """Start the gateway (and, unless --vllm-url is given, a local vLLM server it manages)."""
+    from core.settings import parse_duration
     from serving.serve import serve as run
 
-    run(_settings(ctx, host=host, port=port, vllm_url=vllm_url, vllm_api_key=vllm_api_key))
+    interval = parse_duration(refresh_every) if refresh_every else None
+    run(
+        _settings(
+            ctx, host=host, port=port, vllm_url=vllm_url, vllm_api_key=vllm_api_key, refresh_every_s=interval
+        )
+    )
 
 
 @models_app.command("pull")

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     request_timeout_s: float = 300.0
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    snapshot_poll_s: float = Field(default=2.0, gt=0)
+    """How often a gateway checks whether the index's `current` snapshot changed (hot swap)."""
+    refresh_every_s: float | None = Field(default=None, gt=0)
+    """Refresh the index in the gateway process this often (`lorag serve --refresh-every 15m`); unset:
+    refreshes come from elsewhere (`lorag index refresh` in cron or a CronJob)."""
     corpus_dir: Path | None = None
     """Documents indexed by `lorag index build`; unset uses the demo corpus shipped with lorag."""
     routes: dict[str, RouteConfig] = Field(default_factory=default_routes)
@@ -147,6 +152,23 @@ class Settings(BaseSettings):
         if settings_cls.model_config.get("yaml_file"):
             sources.append(YamlConfigSettingsSource(settings_cls))
         return tuple(sources)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `90`, `90s`, `15m`, `2h` or `1d`; a clear error for anything else."""
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _DURATION_UNITS else "s"
+    number = value[:-1] if value[-1:] in _DURATION_UNITS else value
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration: use e.g. 90s, 15m, 2h or 1d") from None
+    if seconds <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return seconds
 
 
 def config_path(explicit: Path | None = None) -> Path | None:

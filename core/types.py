@@ -44,6 +44,8 @@ class Citation:
     score: float
     snapshot: str
     """The index snapshot the chunk was retrieved from."""
+    revision: str = ""
+    """The content hash of the document version the chunk was cut from."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form used in responses."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -44,12 +47,19 @@ def build_app(
     base_model: str,
     api_keys: list[str] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
-    """The gateway app. `on_shutdown` closes what the caller opened (the upstream client)."""
+    """The gateway app. `background` tasks (snapshot following, scheduled refresh) run while it serves;
+    `on_shutdown` closes what the caller opened (the upstream client)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job()) for job in background]
         yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if on_shutdown is not None:
             await on_shutdown()
 

@@ -16,13 +16,19 @@ from serving.routing import Route, select_route
 from serving.upstream import Upstream
 
 
-class Searcher(Protocol):
-    """What the handler needs from the index: top-k hits for a query, and which snapshot answered."""
+class SnapshotSearcher(Protocol):
+    """Search in one snapshot: top-k hits for a query, and which snapshot answered."""
 
     @property
     def snapshot_id(self) -> str: ...
 
     def search(self, query: str, k: int) -> list[Hit]: ...
+
+
+class Searcher(Protocol):
+    """The index as the handler sees it: the snapshot to use for one request (it may change between)."""
+
+    def current(self) -> SnapshotSearcher: ...
 
 
 @dataclass
@@ -45,7 +51,14 @@ class PreparedChat:
 def citations_for(hits: Sequence[Hit], snapshot_id: str) -> list[dict[str, Any]]:
     """The `citations` extension: one entry per numbered source in the prompt."""
     return [
-        Citation(index, hit.chunk.source_id, hit.chunk.chunk_id, round(hit.score, 4), snapshot_id).to_dict()
+        Citation(
+            index,
+            hit.chunk.source_id,
+            hit.chunk.chunk_id,
+            round(hit.score, 4),
+            snapshot_id,
+            str(hit.chunk.metadata.get("content_hash", "")),
+        ).to_dict()
         for index, hit in enumerate(hits, start=1)
     ]
 
@@ -66,7 +79,8 @@ class ChatHandler:
         snapshot_id = None
         query = last_user_text(messages)
         if route.retrieval == "always" and query:
-            searcher = self._require_searcher()
+            # One snapshot for the whole request, even if a refresh swaps `current` meanwhile.
+            searcher = self._require_searcher().current()
             snapshot_id = searcher.snapshot_id
             # Embedding is CPU work: keep it off the event loop so other streams keep flowing.
             hits = await asyncio.to_thread(searcher.search, query, route.k)

@@ -6,11 +6,14 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.models import resolve_model
 from core.settings import Settings
+from serving.live_index import LiveSearcher
 from serving.routing import AdapterRef, Route, build_routes
 from serving.upstream import VLLMClient
 from serving.vllm_process import ManagedVLLM
@@ -61,12 +64,31 @@ def needs_index(settings: Settings) -> bool:
     return any(route.retrieval != "never" for route in settings.routes.values())
 
 
-def open_searcher(settings: Settings):  # type: ignore[no-untyped-def]
-    """The retriever over the current snapshot, with the embedder loaded (the slow part of start-up)."""
+def open_searcher(settings: Settings) -> LiveSearcher:
+    """A searcher that follows the index's current snapshot, with the embedder loaded (loaded once and
+    shared by every snapshot it opens; this is the slow part of start-up)."""
     from retrieval.embedders import load_embedder
     from retrieval.search import open_retriever
 
-    return open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+    embedder = load_embedder(settings.embedder, settings.cache_dir)
+    return LiveSearcher(settings.index_dir, lambda index_dir: open_retriever(index_dir, embedder))
+
+
+def scheduled_refresh(settings: Settings, interval_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The in-process refresh schedule (`--refresh-every`): a failed or skipped refresh is logged and the
+    current snapshot keeps serving; the snapshot follower picks up a successful one."""
+    from retrieval.build import refresh
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                result = await asyncio.to_thread(refresh, settings)
+                log.info("scheduled refresh: %s", result)
+            except Exception as exc:  # noqa: BLE001 - a refresh must never take the gateway down
+                log.warning("scheduled refresh failed, still serving the current snapshot: %s", exc)
+
+    return run
 
 
 async def discover_base_model(client: VLLMClient, preferred: str) -> str:
@@ -143,6 +165,11 @@ def serve(settings: Settings) -> None:
         loader = VLLMClient(upstream.url, upstream.api_key)
         asyncio.run(_with_client(loader, load_adapters(loader, routes)))
         client = VLLMClient(upstream.url, upstream.api_key, settings.request_timeout_s)
+        background = []
+        if searcher is not None:
+            background.append(lambda: searcher.follow(settings.snapshot_poll_s))
+            if settings.refresh_every_s:
+                background.append(scheduled_refresh(settings, settings.refresh_every_s))
         app = build_app(
             routes,
             client,
@@ -150,6 +177,7 @@ def serve(settings: Settings) -> None:
             base_model=upstream.base_model,
             api_keys=settings.api_keys,
             on_shutdown=client.aclose,
+            background=background,
         )
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
         uvicorn.run(

@@ -58,9 +58,22 @@ class FakeSearcher:
     def __init__(self) -> None:
         self.queries: list[tuple[str, int]] = []
         self.hits = [
-            Hit(Chunk("c1", "pricing.md", "The Driftglass 3 tent costs $319.", 0, "Tents"), 0.81),
+            Hit(
+                Chunk(
+                    "c1",
+                    "pricing.md",
+                    "The Driftglass 3 tent costs $319.",
+                    0,
+                    "Tents",
+                    {"content_hash": "h1"},
+                ),
+                0.81,
+            ),
             Hit(Chunk("c2", "stock.md", "Port Osric has 412 Sunmoth bags.", 1, "Port Osric"), 0.52),
         ]
+
+    def current(self) -> FakeSearcher:
+        return self
 
     def search(self, query: str, k: int) -> list[Hit]:
         self.queries.append((query, k))

@@ -52,6 +52,7 @@ def test_rag_route_inserts_sources_after_callers_system_message(client, upstream
         "chunk_id": "c1",
         "score": 0.81,
         "snapshot": searcher.snapshot_id,
+        "revision": "h1",
     }
     assert payload["lorag"]["snapshot"] == searcher.snapshot_id
 
