@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -100,8 +103,91 @@ def index_build(
     """Chunk, embed and index a corpus into a new snapshot, then make it current."""
     from retrieval.build import build_index
 
-    path = build_index(_settings(ctx, corpus_dir=corpus))
+    with _index_errors():
+        path = build_index(_settings(ctx, corpus_dir=corpus))
     typer.echo(f"snapshot {path.name} is current")
+
+
+@index_app.command("refresh")
+def index_refresh(
+    ctx: typer.Context,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Documents to index (default: settings, else the demo).")
+    ] = None,
+) -> None:
+    """Bring the index up to date with the corpus, embedding only new and changed chunks (for cron)."""
+    from retrieval.build import refresh
+
+    with _index_errors():
+        result = refresh(_settings(ctx, corpus_dir=corpus))  # skipped files are logged as warnings
+    typer.echo(result.summary())
+
+
+@index_app.command("delete")
+def index_delete(
+    ctx: typer.Context,
+    source_id: Annotated[str, typer.Argument(help="A source id, e.g. policies/returns.md or faq.jsonl#42.")],
+) -> None:
+    """Remove one document (or every record of a JSONL file) from the index right away."""
+    from retrieval.refresh import delete_source
+
+    settings = _settings(ctx)
+    with _index_errors():
+        snapshot_id = delete_source(settings.index_dir, source_id, keep=settings.index.keep_snapshots)
+    typer.echo(f"snapshot {snapshot_id} is current, without {source_id}")
+
+
+@index_app.command("stats")
+def index_stats(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The current snapshot in numbers."""
+    from retrieval.refresh import stats
+
+    with _index_errors():
+        numbers = stats(_settings(ctx).index_dir)
+    if as_json:
+        typer.echo(json.dumps(numbers, indent=2))
+        return
+    for key, value in numbers.items():
+        typer.echo(f"{key:12} {value}")
+
+
+@index_app.command("snapshots")
+def index_snapshots(ctx: typer.Context) -> None:
+    """Every kept snapshot, oldest first; `*` marks the current one."""
+    from retrieval.snapshots import list_snapshots
+
+    for info in list_snapshots(_settings(ctx).index_dir):
+        manifest = info.manifest
+        mark = "*" if info.current else " "
+        typer.echo(
+            f"{mark} {manifest.snapshot_id:28} {manifest.created_at[:19]}  {len(manifest.documents):5} docs "
+            f"{manifest.chunk_count:7} chunks  parent {manifest.parent or '-'}"
+        )
+
+
+@index_app.command("rollback")
+def index_rollback(ctx: typer.Context) -> None:
+    """Make the current snapshot's parent current again (gateways follow within seconds)."""
+    from retrieval.refresh import rollback
+
+    with _index_errors():
+        snapshot_id = rollback(_settings(ctx).index_dir)
+    typer.echo(f"snapshot {snapshot_id} is current")
+
+
+@contextmanager
+def _index_errors() -> Iterator[None]:
+    """Index errors (another writer running, nothing to roll back to, ...) as one line and exit code 1."""
+    from retrieval.errors import RetrievalError
+
+    try:
+        yield
+    except RetrievalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @index_app.command("search")
@@ -156,14 +242,12 @@ def adapters_list(ctx: typer.Context) -> None:
 @demo_app.command("prepare")
 def demo_prepare(ctx: typer.Context) -> None:
     """Pull the default models, build the demo index and register the shipped demo adapter (idempotent)."""
-    from retrieval.build import build_index, index_is_current
+    from retrieval.build import refresh
     from training.demo_adapter import register_demo_adapter
 
     settings = _settings(ctx)
     models_pull(ctx)
-    if index_is_current(settings):
-        typer.echo("demo index: current snapshot is up to date")
-    else:
-        typer.echo(f"demo index: snapshot {build_index(settings).name} is current")
+    with _index_errors():
+        typer.echo(f"demo index: {refresh(settings).summary()}")
     version = register_demo_adapter(settings.adapters_dir, settings.cache_dir)
     typer.echo(f"demo adapter: {version.served_name} is current")

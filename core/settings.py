@@ -87,6 +87,20 @@ class ChunkingSettings(BaseModel):
     """Words carried over between consecutive chunks of one long paragraph."""
 
 
+class IndexSettings(BaseModel):
+    """How the index reads the corpus and how many snapshots it keeps."""
+
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    """Corpus files (and JSONL lines) larger than this are skipped and reported."""
+    keep_snapshots: int = Field(default=5, ge=1)
+    """Snapshots kept after each build, refresh or deletion (the current one and its parent always are)."""
+    gate_questions: Path | None = None
+    """Refresh gate: a JSONL of questions with `gold_sources` (the eval format). When set, a refresh whose
+    recall@`gate_k` falls below the current snapshot's by more than `gate_margin` is refused."""
+    gate_k: int = Field(default=5, ge=1)
+    gate_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+
+
 class Settings(BaseSettings):
     """Everything lorag can be configured with. Build it with `load_settings()`."""
 
@@ -112,6 +126,7 @@ class Settings(BaseSettings):
     request_timeout_s: float = 300.0
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     snapshot_poll_s: float = Field(default=2.0, gt=0)
     """How often a gateway checks whether the index's `current` snapshot changed (hot swap)."""
     refresh_every_s: float | None = Field(default=None, gt=0)

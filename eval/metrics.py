@@ -45,3 +45,25 @@ def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]
         if expected
     ]
     return {"score": sum(scores) / len(scores) if scores else 0.0, "individual_scores": scores}
+
+
+def mrr(
+    retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int | None = None
+) -> dict[str, Any]:
+    """Mean reciprocal rank: per query, 1 / the rank of its first gold source among the retrieved (0 if none).
+
+    `k` looks at the first `k` retrieved only (MRR@k). Queries without gold sources are skipped, as in
+    `recall_at_k`.
+    """
+    if len(retrieved) != len(gold):
+        raise ValueError(f"{len(retrieved)} result lists for {len(gold)} gold lists")
+    scores = [
+        _reciprocal_rank(found[:k], set(expected))
+        for found, expected in zip(retrieved, gold, strict=True)
+        if expected
+    ]
+    return {"score": sum(scores) / len(scores) if scores else 0.0, "individual_scores": scores}
+
+
+def _reciprocal_rank(found: Sequence[str], expected: set[str]) -> float:
+    return next((1.0 / rank for rank, item in enumerate(found, start=1) if item in expected), 0.0)

@@ -1,17 +1,22 @@
-"""`lorag index build`: settings in, a new current snapshot out."""
+"""`lorag index build` and `lorag index refresh`: settings in, a new current snapshot out."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from core.settings import Settings
-from retrieval.chunking import chunker_config
-from retrieval.embedders import load_embedder
-from retrieval.errors import NoSnapshotError
-from retrieval.snapshots import Manifest, build_snapshot, current_snapshot_dir
-from retrieval.sources import load_documents
+from retrieval.embedders import Embedder, load_embedder
+from retrieval.errors import GateRefusedError
+from retrieval.gate import load_gate_questions, recall_gate
+from retrieval.refresh import RefreshResult, refresh_index
+from retrieval.search import Retriever, Snapshot
+from retrieval.snapshots import build_snapshot, current_manifest, current_snapshot_dir
+from retrieval.sources import scan_documents
 
 DEMO_CORPUS = Path(__file__).parent / "demo_corpus"
+log = logging.getLogger("lorag.index")
 
 
 def corpus_dir(settings: Settings) -> Path:
@@ -20,21 +25,48 @@ def corpus_dir(settings: Settings) -> Path:
 
 
 def build_index(settings: Settings, progress: bool = True) -> Path:
-    """Chunk, embed and index the corpus into a new snapshot and make it current; returns its directory."""
-    documents = load_documents(corpus_dir(settings))
+    """Chunk, embed and index the whole corpus into a new snapshot and make it current; returns its
+    directory. Files that cannot be read are skipped (and logged)."""
+    documents, _ = scan_documents(corpus_dir(settings), max_bytes=settings.index.max_document_bytes)
     embedder = load_embedder(settings.embedder, settings.cache_dir)
-    return build_snapshot(documents, embedder, settings.chunking, settings.index_dir, progress=progress)
+    return build_snapshot(
+        documents, embedder, settings.chunking, settings.index_dir, progress=progress,
+        keep=settings.index.keep_snapshots,
+    )  # fmt: skip
 
 
-def index_is_current(settings: Settings) -> bool:
-    """True if the current snapshot already holds exactly the corpus, embedder and chunker configured."""
-    try:
-        manifest = Manifest.read(current_snapshot_dir(settings.index_dir))
-    except NoSnapshotError:
-        return False
-    documents = {doc.source_id: doc.content_hash for doc in load_documents(corpus_dir(settings))}
-    return (
-        manifest.documents == documents
-        and manifest.embedder == settings.embedder
-        and manifest.chunking == chunker_config(settings.chunking)
+def refresh(settings: Settings, progress: bool = True) -> RefreshResult:
+    """Bring the current snapshot up to date with the corpus, embedding only new and changed chunks
+    (through the recall gate when `index.gate_questions` is set)."""
+    documents, skipped = scan_documents(corpus_dir(settings), max_bytes=settings.index.max_document_bytes)
+    embedder = load_embedder(settings.embedder, settings.cache_dir)
+    return refresh_index(
+        documents,
+        embedder,
+        settings.chunking,
+        settings.index_dir,
+        progress=progress,
+        keep=settings.index.keep_snapshots,
+        skipped=skipped,
+        gate=refresh_gate(settings, embedder),
     )
+
+
+def refresh_gate(settings: Settings, embedder: Embedder) -> Callable[[Path], None] | None:
+    """The configured recall gate as a check on a published, not yet current, snapshot (or None)."""
+    if settings.index.gate_questions is None:
+        return None
+    questions = load_gate_questions(settings.index.gate_questions)
+    k, margin = settings.index.gate_k, settings.index.gate_margin
+
+    def check(new_snapshot: Path) -> None:
+        current = None
+        if current_manifest(settings.index_dir) is not None:
+            current = Retriever(Snapshot.open(current_snapshot_dir(settings.index_dir)), embedder)
+        result = recall_gate(Retriever(Snapshot.open(new_snapshot), embedder), current, questions, k, margin)
+        if not result.passed:
+            log.warning("refresh gate refused snapshot %s: %s", new_snapshot.name, result.reason)
+            raise GateRefusedError(f"refresh refused by the recall gate: {result.reason}")
+        log.info("refresh gate passed: %s", result.reason)
+
+    return check

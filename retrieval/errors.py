@@ -21,3 +21,11 @@ class CorruptSnapshotError(RetrievalError):
 
 class EmbedderMismatchError(RetrievalError, ValueError):
     """A snapshot was built with a different embedder than the one asked to search it."""
+
+
+class RefreshInProgressError(RetrievalError):
+    """Another process (or thread) is already writing to the index directory: build, refresh or rollback."""
+
+
+class GateRefusedError(RetrievalError):
+    """The refresh gate refused a new snapshot; the current one keeps serving."""

@@ -9,19 +9,21 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
 from core.types import Chunk
 from retrieval.chunking import chunk_int_id
-from retrieval.sources import Document
 
 _SCHEMA = """
 CREATE TABLE documents (
     source_id TEXT PRIMARY KEY,
     content_hash TEXT NOT NULL,
     modified REAL NOT NULL,
-    title TEXT NOT NULL
+    title TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE chunks (
     int_id INTEGER PRIMARY KEY,
@@ -34,9 +36,40 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_by_source ON chunks (source_id, position);
 """
-_CHUNK_COLUMNS = "int_id, chunk_id, source_id, text, position, title, metadata"
+# Each chunk comes back with its document's metadata (e.g. tags, for filters) and revision, so that a
+# citation can name the exact version. Stores from before documents had metadata lack the column.
+_CHUNK_QUERY = """
+SELECT c.int_id, c.chunk_id, c.source_id, c.text, c.position, c.title, c.metadata, d.content_hash, {}
+FROM chunks AS c JOIN documents AS d USING (source_id)
+"""
 # SQLite's default limit on bound parameters is 999 in old builds; stay below it per query.
 _BATCH = 500
+
+
+class DocumentRecord(Protocol):
+    """What the store keeps of a document: a `sources.Document` or a `DocumentRow` read back."""
+
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def modified(self) -> float: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """A document as stored: everything but its text, which lives on in its chunks."""
+
+    source_id: str
+    content_hash: str
+    modified: float
+    title: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class ChunkStore:
@@ -47,6 +80,9 @@ class ChunkStore:
         self._connection = connection
         # One connection shared by threads (check_same_thread=False): the lock keeps each call whole.
         self._lock = threading.Lock()
+        columns = {row[1] for row in self._fetch("PRAGMA table_info(documents)")}
+        self._document_metadata = "d.metadata" if "metadata" in columns else "'{}'"
+        self._chunk_query = _CHUNK_QUERY.format(self._document_metadata)
 
     @classmethod
     def create(cls, path: Path) -> ChunkStore:
@@ -65,9 +101,11 @@ class ChunkStore:
         uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "?mode=rw")
         return cls(sqlite3.connect(uri, uri=True, check_same_thread=False))
 
-    def write(self, documents: Iterable[Document], chunks: Iterable[Chunk]) -> None:
+    def write(self, documents: Iterable[DocumentRecord], chunks: Iterable[Chunk]) -> None:
         """Insert documents and their chunks in one transaction."""
-        document_rows = [(d.source_id, d.content_hash, d.modified, d.title) for d in documents]
+        document_rows = [
+            (d.source_id, d.content_hash, d.modified, d.title, _json(d.metadata)) for d in documents
+        ]
         chunk_rows = [
             (
                 chunk_int_id(c.chunk_id),
@@ -76,12 +114,12 @@ class ChunkStore:
                 c.position,
                 c.title,
                 c.text,
-                json.dumps(c.metadata, sort_keys=True, ensure_ascii=False),
+                _json(c.metadata),
             )
             for c in chunks
         ]
         with self._lock, self._connection:
-            self._connection.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)", document_rows)
+            self._connection.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", document_rows)
             self._connection.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", chunk_rows)
 
     def get(self, int_ids: Sequence[int]) -> dict[int, Chunk]:
@@ -91,10 +129,22 @@ class ChunkStore:
         for start in range(0, len(unique), _BATCH):
             batch = unique[start : start + _BATCH]
             marks = ", ".join("?" * len(batch))
-            query = f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE int_id IN ({marks})"
-            for row in self._fetch(query, batch):
-                found[row[0]] = Chunk(row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
+            for row in self._fetch(f"{self._chunk_query} WHERE c.int_id IN ({marks})", batch):
+                found[row[0]] = _chunk(row)
         return found
+
+    def chunks(self) -> list[Chunk]:
+        """Every chunk, by source id and position."""
+        return [_chunk(row) for row in self._fetch(f"{self._chunk_query} ORDER BY c.source_id, c.position")]
+
+    def documents(self) -> list[DocumentRow]:
+        """Every document, by source id."""
+        columns = f"d.source_id, d.content_hash, d.modified, d.title, {self._document_metadata}"
+        query = f"SELECT {columns} FROM documents AS d ORDER BY d.source_id"
+        return [
+            DocumentRow(source_id, content_hash, modified, title, json.loads(metadata))
+            for source_id, content_hash, modified, title, metadata in self._fetch(query)
+        ]
 
     def revisions(self) -> dict[str, str]:
         """`source_id → content_hash` of every stored document."""
@@ -121,3 +171,12 @@ class ChunkStore:
     def _fetch(self, query: str, parameters: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
             return self._connection.execute(query, parameters).fetchall()
+
+
+def _chunk(row: Sequence[Any]) -> Chunk:
+    metadata = {**json.loads(row[8]), **json.loads(row[6]), "content_hash": row[7]}
+    return Chunk(row[1], row[2], row[3], row[4], row[5], metadata)
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

@@ -84,7 +84,7 @@ def scheduled_refresh(settings: Settings, interval_s: float) -> Callable[[], Cor
             await asyncio.sleep(interval_s)
             try:
                 result = await asyncio.to_thread(refresh, settings)
-                log.info("scheduled refresh: %s", result)
+                log.info("scheduled refresh: %s", result.summary())
             except Exception as exc:  # noqa: BLE001 - a refresh must never take the gateway down
                 log.warning("scheduled refresh failed, still serving the current snapshot: %s", exc)
 

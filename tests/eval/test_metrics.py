@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.metrics import answer_contained, containment, normalize, recall_at_k
+from eval.metrics import answer_contained, containment, mrr, normalize, recall_at_k
 
 
 def test_normalize():
@@ -28,3 +28,15 @@ def test_recall_at_k_hand_computed():
     gold = [["b.md"], ["y.md", "z.md"], []]
     assert recall_at_k(retrieved, gold, k=1) == {"score": 0.0, "individual_scores": [0.0, 0.0]}
     assert recall_at_k(retrieved, gold, k=2) == {"score": 0.75, "individual_scores": [1.0, 0.5]}
+
+
+def test_mrr_hand_computed():
+    retrieved = [["a", "b", "c"], ["x", "y", "z"], ["q"], ["p"]]
+    gold = [["b"], ["z", "y"], ["nope"], []]
+    # 1/2, then the first gold at rank 2 (y) gives 1/2, then 0; the query without gold is skipped.
+    assert mrr(retrieved, gold) == {"score": pytest.approx(1 / 3), "individual_scores": [0.5, 0.5, 0.0]}
+    assert mrr(retrieved, gold, k=1) == {"score": 0.0, "individual_scores": [0.0, 0.0, 0.0]}
+    assert mrr([["g", "g"]], [["g"]]) == {"score": 1.0, "individual_scores": [1.0]}
+    assert mrr([], []) == {"score": 0.0, "individual_scores": []}
+    with pytest.raises(ValueError):
+        mrr([["a"]], [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,18 @@ def written(path: Path, documents: list[Document]) -> list[Chunk]:
 
 def test_round_trip(tmp_path: Path, documents: list[Document]) -> None:
     chunks = written(tmp_path / "chunks.sqlite", documents)
+    # A chunk comes back with its document's metadata (e.g. tags for filters) under its own.
+    metadata = {d.source_id: d.metadata for d in documents}
+    expected = {
+        chunk_int_id(c.chunk_id): replace(c, metadata={**metadata[c.source_id], **c.metadata}) for c in chunks
+    }
     with ChunkStore.open(tmp_path / "chunks.sqlite") as store:
         found = store.get([chunk_int_id(c.chunk_id) for c in chunks])
-        assert found == {chunk_int_id(c.chunk_id): c for c in chunks}
+        assert found == expected
+        assert store.chunks() == sorted(expected.values(), key=lambda c: (c.source_id, c.position))
+        assert [(d.source_id, d.content_hash, d.metadata) for d in store.documents()] == [
+            (d.source_id, d.content_hash, d.metadata) for d in documents
+        ]
         assert store.chunk_count() == len(chunks)
         assert store.document_count() == len(documents)
         assert store.revisions() == {d.source_id: d.content_hash for d in documents}
@@ -63,3 +73,21 @@ def test_shared_between_threads(tmp_path: Path, documents: list[Document]) -> No
     with ChunkStore.open(tmp_path / "chunks.sqlite") as store, ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: store.get(ids), range(64)))
     assert all(len(result) == len(chunks) for result in results)
+
+
+def test_chunks_carry_their_document_revision_and_metadata(tmp_path: Path) -> None:
+    doc = Document.from_text("faq.jsonl#7", "Tents ship in two days.", metadata={"tags": ["shipping"]})
+    [chunk] = written(tmp_path / "chunks.sqlite", [doc])
+    with ChunkStore.open(tmp_path / "chunks.sqlite") as store:
+        [found] = store.get([chunk_int_id(chunk.chunk_id)]).values()
+    assert found.metadata == {"tags": ["shipping"], "content_hash": doc.content_hash}
+
+
+def test_store_from_before_document_metadata_still_reads(tmp_path: Path, documents: list[Document]) -> None:
+    chunks = written(tmp_path / "chunks.sqlite", documents)
+    with sqlite3.connect(tmp_path / "chunks.sqlite") as connection:
+        connection.execute("ALTER TABLE documents DROP COLUMN metadata")
+    with ChunkStore.open(tmp_path / "chunks.sqlite") as store:
+        found = store.get([chunk_int_id(chunks[0].chunk_id)])
+        assert found[chunk_int_id(chunks[0].chunk_id)].metadata == chunks[0].metadata
+        assert all(d.metadata == {} for d in store.documents())

@@ -37,7 +37,13 @@ def test_build_lays_out_a_complete_snapshot(
     path = build(documents, embedder, index_dir)
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", path.name)
     assert path == index_dir / "snapshots" / path.name
-    assert sorted(p.name for p in path.iterdir()) == ["chunks.sqlite", "dense.faiss", "manifest.json"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "bm25",
+        "chunks.sqlite",
+        "dense.faiss",
+        "manifest.json",
+        "vectors.npz",
+    ]
     manifest = Manifest.read(path)
     assert manifest.snapshot_id == path.name
     assert manifest.parent is None
@@ -45,6 +51,8 @@ def test_build_lays_out_a_complete_snapshot(
     assert manifest.chunking == chunker_config(CHUNKING)
     assert manifest.documents == {d.source_id: d.content_hash for d in documents}
     assert manifest.chunk_count == 5
+    assert manifest.modified == {d.source_id: d.modified for d in documents}
+    assert manifest.bm25 is True
 
 
 def test_current_is_a_relative_symlink(tmp_path: Path, documents: list[Document], embedder: Embedder) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.errors import CorpusNotFoundError, RetrievalError
+from retrieval.errors import CorpusNotFoundError
 from retrieval.sources import Document, load_documents
 
 
@@ -47,7 +47,13 @@ def test_missing_root_is_a_clear_error(tmp_path: Path) -> None:
         load_documents(tmp_path / "nowhere")
 
 
-def test_non_utf8_file_is_named(tmp_path: Path) -> None:
+def test_non_utf8_file_is_skipped_by_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
-    with pytest.raises(RetrievalError, match="latin1.txt is not UTF-8"):
-        load_documents(tmp_path)
+    (tmp_path / "ok.md").write_text("Fine.\n")
+    assert [doc.source_id for doc in load_documents(tmp_path)] == ["ok.md"]
+    assert "skipped latin1.txt: is not UTF-8" in caplog.text
+
+
+def test_file_metadata_is_its_path(corpus_dir: Path) -> None:
+    docs = {doc.source_id: doc for doc in load_documents(corpus_dir)}
+    assert docs["policies/returns.md"].metadata == {"path": "policies/returns.md"}
