@@ -33,6 +33,12 @@ class RouteConfig(BaseModel):
     """`always`: the last user message is searched in the index and the top-k chunks are added as sources."""
     k: int = Field(default=3, ge=1, le=50)
     """How many chunks to add when retrieving."""
+    search: Literal["dense", "bm25", "hybrid"] = "dense"
+    """Ranking: embeddings (`dense`), keywords (`bm25`), or both fused by reciprocal rank (`hybrid`)."""
+    filters: dict[str, Any] = Field(default_factory=dict)
+    """Only chunks that match: `source_prefix`, `source_glob`, `tags` (all given conditions must hold)."""
+    recency_half_life_days: float | None = Field(default=None, gt=0)
+    """Weight each chunk by `0.5 ** (age / half-life)` of its document, favouring recent documents."""
     description: str = ""
     """Shown in `/v1/models`."""
 

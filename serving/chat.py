@@ -22,7 +22,7 @@ class SnapshotSearcher(Protocol):
     @property
     def snapshot_id(self) -> str: ...
 
-    def search(self, query: str, k: int) -> list[Hit]: ...
+    def search(self, query: str, k: int, **options: Any) -> list[Hit]: ...
 
 
 class Searcher(Protocol):
@@ -83,7 +83,7 @@ class ChatHandler:
             searcher = self._require_searcher().current()
             snapshot_id = searcher.snapshot_id
             # Embedding is CPU work: keep it off the event loop so other streams keep flowing.
-            hits = await asyncio.to_thread(searcher.search, query, route.k)
+            hits = await asyncio.to_thread(searcher.search, query, route.k, **route.search)
             messages = with_retrieved_context(messages, hits)
         extension = {
             "route": route.name,

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.types import Hit
 
@@ -27,7 +27,7 @@ class SnapshotSearcher(Protocol):
     @property
     def snapshot_id(self) -> str: ...
 
-    def search(self, query: str, k: int) -> list[Hit]: ...
+    def search(self, query: str, k: int, **options: Any) -> list[Hit]: ...
 
 
 def current_target(index_dir: Path) -> str | None:
@@ -56,8 +56,8 @@ class LiveSearcher:
         """The searcher to use for one request: keep it for the whole request."""
         return self._searcher
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        return self._searcher.search(query, k)
+    def search(self, query: str, k: int, **options: Any) -> list[Hit]:
+        return self._searcher.search(query, k, **options)
 
     def reload_if_changed(self) -> bool:
         """Open the snapshot `current` now names, if it changed; True when a swap happened.

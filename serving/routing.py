@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from core.settings import RouteConfig
 from serving.errors import NotFoundError
@@ -29,6 +30,8 @@ class Route:
     retrieval: str
     k: int
     description: str = ""
+    search: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the searcher: `mode`, `filters`, `recency_half_life_days`."""
 
 
 class RouteConfigError(ValueError):
@@ -50,8 +53,27 @@ def build_routes(
                     "(run `lorag demo prepare` for the demo adapter, or `lorag train`)"
                 )
         upstream = adapter.served_name if adapter else base_model
-        routes[name] = Route(name, upstream, adapter, config.retrieval, config.k, config.description)
+        routes[name] = Route(
+            name, upstream, adapter, config.retrieval, config.k, config.description, search_options(config)
+        )
     return routes
+
+
+def search_options(config: RouteConfig) -> dict[str, Any]:
+    """The searcher arguments a route's config asks for; empty for the default dense search."""
+    from retrieval.hybrid import filters_from_spec
+
+    options: dict[str, Any] = {}
+    if config.search != "dense":
+        options["mode"] = config.search
+    if config.filters:
+        try:
+            options["filters"] = filters_from_spec(config.filters)
+        except ValueError as exc:
+            raise RouteConfigError(f"route filters: {exc}") from exc
+    if config.recency_half_life_days is not None:
+        options["recency_half_life_days"] = config.recency_half_life_days
+    return options
 
 
 def select_route(routes: Mapping[str, Route], model: str) -> Route:

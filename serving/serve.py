@@ -9,11 +9,11 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from core.models import resolve_model
 from core.settings import Settings
-from serving.live_index import LiveSearcher
+from serving.live_index import LiveSearcher, SnapshotSearcher
 from serving.routing import AdapterRef, Route, build_routes
 from serving.upstream import VLLMClient
 from serving.vllm_process import ManagedVLLM
@@ -71,7 +71,11 @@ def open_searcher(settings: Settings) -> LiveSearcher:
     from retrieval.search import open_retriever
 
     embedder = load_embedder(settings.embedder, settings.cache_dir)
-    return LiveSearcher(settings.index_dir, lambda index_dir: open_retriever(index_dir, embedder))
+    def open_current(index_dir: Path) -> SnapshotSearcher:
+        # Retriever's keyword arguments are a superset of what the protocol's `**options` promise.
+        return cast(SnapshotSearcher, open_retriever(index_dir, embedder))
+
+    return LiveSearcher(settings.index_dir, open_current)
 
 
 def scheduled_refresh(settings: Settings, interval_s: float) -> Callable[[], Coroutine[Any, Any, None]]:

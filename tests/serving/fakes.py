@@ -57,6 +57,7 @@ class FakeSearcher:
 
     def __init__(self) -> None:
         self.queries: list[tuple[str, int]] = []
+        self.options: list[dict] = []
         self.hits = [
             Hit(
                 Chunk(
@@ -75,6 +76,7 @@ class FakeSearcher:
     def current(self) -> FakeSearcher:
         return self
 
-    def search(self, query: str, k: int) -> list[Hit]:
+    def search(self, query: str, k: int, **options) -> list[Hit]:  # type: ignore[no-untyped-def]
+        self.options.append(options)
         self.queries.append((query, k))
         return self.hits[:k]

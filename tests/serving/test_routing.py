@@ -25,3 +25,22 @@ def test_select_unknown_route_is_404():
     with pytest.raises(NotFoundError) as info:
         select_route(routes, "nope")
     assert info.value.param == "model" and info.value.code == "model_not_found"
+
+
+def test_search_options_follow_the_route_config():
+    configs = {
+        "plain": RouteConfig(retrieval="always"),
+        "kb": RouteConfig(
+            retrieval="always",
+            search="hybrid",
+            filters={"source_prefix": "policies/"},
+            recency_half_life_days=30,
+        ),
+    }
+    routes = build_routes(configs, "Base", {})
+    assert routes["plain"].search == {}
+    options = routes["kb"].search
+    assert options["mode"] == "hybrid" and options["recency_half_life_days"] == 30
+    assert callable(options["filters"])
+    with pytest.raises(RouteConfigError, match="unknown filter keys"):
+        build_routes({"bad": RouteConfig(filters={"colour": "red"})}, "Base", {})
