@@ -22,6 +22,10 @@ app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(demo_app, name="demo")
 app.add_typer(adapters_app, name="adapters")
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks that print one table (run on a quiet machine)."
+)
+app.add_typer(bench_app, name="bench")
 
 SettingsFile = Annotated[
     Path | None,
@@ -195,6 +199,7 @@ def index_search(
     ctx: typer.Context,
     query: str,
     k: Annotated[int, typer.Option("-k", help="How many hits.")] = 3,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "dense",
 ) -> None:
     """Search the current snapshot, as the gateway does."""
     from retrieval.embedders import load_embedder
@@ -202,7 +207,10 @@ def index_search(
 
     settings = _settings(ctx)
     retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
-    for hit in retriever.search(query, k):
+    if mode not in ("dense", "bm25", "hybrid"):
+        raise typer.BadParameter(f"{mode!r}: use dense, bm25 or hybrid", param_hint="--mode")
+    hits = retriever.search(query, k, mode=mode)  # type: ignore[arg-type]
+    for hit in hits:
         typer.echo(f"{hit.score:.3f}  {hit.chunk.source_id}  {hit.chunk.chunk_id}  {hit.chunk.title}")
         typer.echo(f"       {hit.chunk.text[:160]!r}")
 
@@ -251,3 +259,18 @@ def demo_prepare(ctx: typer.Context) -> None:
         typer.echo(f"demo index: {refresh(settings).summary()}")
     version = register_demo_adapter(settings.adapters_dir, settings.cache_dir)
     typer.echo(f"demo adapter: {version.served_name} is current")
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    data: Annotated[
+        Path,
+        typer.Option(help="Folder with hotpotqa/ (the shared datasets); missing: text steps are skipped."),
+    ] = Path("../shared/data"),
+    quick: Annotated[bool, typer.Option(help="Tiny synthetic sizes, to check the benchmark runs.")] = False,
+) -> None:
+    """Recall/MRR of bm25, dense and hybrid on HotpotQA dev; build vs direct embedding throughput; refresh
+    vs rebuild time; search latency of exact and HNSW at 100K chunks."""
+    from retrieval.bench import run_retrieval_bench
+
+    run_retrieval_bench(data if data.is_dir() else None, out=typer.echo, quick=quick)

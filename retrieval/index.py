@@ -26,13 +26,13 @@ import numpy as np
 
 IndexKind = Literal["flat", "hnsw", "ivf"]
 KINDS: tuple[str, ...] = get_args(IndexKind)
-HNSW_DEFAULTS = {"m": 16, "ef_construction": 100, "ef_search": 128}
+HNSW_DEFAULTS: dict[str, Any] = {"m": 16, "ef_construction": 100, "ef_search": 128}
 """Tuned on 100K clustered unit vectors of 384 dimensions (`retrieval.bench`), one thread: recall@10 0.986
 against exact search at 0.5 ms a query (ef_search=64: the same recall at 0.26 ms). m=32 builds 4x slower
 (about 2 minutes on 2 cores) for no gain there, and a refresh rebuilds the graph each time."""
-IVF_DEFAULTS = {"nlist": None, "nprobe": 32}
+IVF_DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": 32}
 """`nlist=None`: about 4 * sqrt(n) cells, and no more than n / 39 (FAISS wants 39 training points a cell)."""
-_PARAMS = {"flat": {}, "hnsw": HNSW_DEFAULTS, "ivf": IVF_DEFAULTS}
+_PARAMS: dict[str, dict[str, Any]] = {"flat": {}, "hnsw": HNSW_DEFAULTS, "ivf": IVF_DEFAULTS}
 
 
 class DenseIndex:
@@ -60,6 +60,7 @@ class DenseIndex:
         if unknown:
             raise ValueError(f"unknown parameters for a {kind} index: {sorted(unknown)}")
         settings = {**_PARAMS[kind], **params}
+        inner: Any
         if kind == "hnsw":
             inner = faiss.IndexHNSWFlat(dimension, int(settings["m"]), faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = int(settings["ef_construction"])
@@ -117,7 +118,8 @@ class DenseIndex:
 
     def ids(self) -> np.ndarray:
         """Every id in the index, in insertion order."""
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        id_map = self._index.id_map  # type: ignore[attr-defined]  # IndexIDMap2, untyped in faiss's stubs
+        return faiss.vector_to_array(id_map).astype(np.int64)
 
     def reconstruct(self, int_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The stored vectors of `int_ids`, shape `(n, dimension)`; `KeyError` names ids not in the index.
@@ -153,7 +155,7 @@ class DenseIndex:
         """Replace the untrained `ivf` placeholder by one trained on `matrix`."""
         nlist = self._params.get("nlist") or _default_nlist(len(matrix))
         nlist = min(int(nlist), len(matrix))
-        inner = _ivf(self.dimension, nlist, self._params.get("nprobe", IVF_DEFAULTS["nprobe"]))
+        inner = _ivf(self.dimension, nlist, int(self._params.get("nprobe") or IVF_DEFAULTS["nprobe"]))
         inner.train(matrix)
         # A direct map (row number -> list and offset) is what lets an IVF index reconstruct vectors.
         inner.make_direct_map(True)
@@ -195,7 +197,7 @@ def _params_of(index: faiss.Index) -> dict[str, Any]:
         # M is the degree of the upper layers; layer 0 has 2 * M neighbours.
         hnsw = inner.hnsw
         return {
-            "m": int(hnsw.nb_neighbors(1)),
+            "m": int(hnsw.nb_neighbors(1)),  # type: ignore[attr-defined]
             "ef_construction": int(hnsw.efConstruction),
             "ef_search": int(hnsw.efSearch),
         }

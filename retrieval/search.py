@@ -29,6 +29,9 @@ SearchMode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = get_args(SearchMode)
 OVERFETCH = 4
 """Candidates fetched per result wanted, from each ranker, before fusion, filters and recency reorder them."""
+MIN_CANDIDATES = 40
+"""At least this many per ranker: with k=1, four candidates each would let RRF miss a chunk that both
+rankers place fifth, which outscores one that only a single ranker places first."""
 
 Filters = ChunkFilter | Sequence[ChunkFilter] | None
 """A chunk predicate, or several that must all hold (see `retrieval.hybrid` for ready-made ones)."""
@@ -149,11 +152,12 @@ class Retriever:
             )
         keep = _as_filter(filters)
         vector = self.embedder.embed([query])[0] if mode != "bm25" else None
-        reorders = mode == "hybrid" or recency_half_life_days is not None
-        fetch = k * OVERFETCH if reorders or keep is not None else k
+        narrows = keep is not None or recency_half_life_days is not None
+        fetch = max(k * OVERFETCH, MIN_CANDIDATES) if narrows or mode == "hybrid" else k
         while True:
             ranked = self._rank(query, vector, mode, fetch)
-            hits = self._hits(ranked, keep)
+            # Unless a filter or recency may pass over some, only the first k can be returned.
+            hits = self._hits(ranked if narrows else ranked[:k], keep)
             if keep is None or len(hits) >= k or fetch >= len(self.snapshot.index):
                 break
             fetch *= OVERFETCH

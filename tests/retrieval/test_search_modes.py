@@ -13,7 +13,7 @@ from retrieval.chunking import chunk_int_id, embedding_text
 from retrieval.embedders import Embedder
 from retrieval.errors import CorruptSnapshotError, RetrievalError
 from retrieval.hybrid import reciprocal_rank_fusion, source_glob, source_prefix
-from retrieval.search import OVERFETCH, Retriever, Snapshot, open_retriever
+from retrieval.search import MIN_CANDIDATES, OVERFETCH, Retriever, Snapshot, open_retriever
 from retrieval.snapshots import build_snapshot
 from retrieval.sources import Document
 
@@ -73,8 +73,9 @@ def test_hybrid_is_the_rrf_of_both_rankings(retriever: Retriever, embedder: Embe
     query, k = "tent price dollars", 2
     hits = retriever.search(query, k, mode="hybrid")
     vector = embedder.embed([query])[0]
-    dense = [i for i, _ in retriever.snapshot.index.search(vector, k * OVERFETCH)]
-    lexical = [i for i, _ in retriever.snapshot.bm25.search(query, k * OVERFETCH)]
+    depth = max(k * OVERFETCH, MIN_CANDIDATES)
+    dense = [i for i, _ in retriever.snapshot.index.search(vector, depth)]
+    lexical = [i for i, _ in retriever.snapshot.bm25.search(query, depth)]
     expected = reciprocal_rank_fusion([dense, lexical])[:k]
     assert [(chunk_int_id(h.chunk.chunk_id), h.score) for h in hits] == expected
     assert hits[0].chunk.title == "Tent price"
