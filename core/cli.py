@@ -33,6 +33,11 @@ SettingsFile = Annotated[
 ]
 
 
+CorpusOption = Annotated[
+    Path | None, typer.Option("--corpus", help="Documents to index (default: settings, else the demo).")
+]
+
+
 def _settings(ctx: typer.Context, **overrides: object) -> Settings:
     settings_file = ctx.obj if isinstance(ctx.obj, Path) else None
     return load_settings(settings_file, **overrides)
@@ -100,9 +105,7 @@ def models_list() -> None:
 @index_app.command("build")
 def index_build(
     ctx: typer.Context,
-    corpus: Annotated[
-        Path | None, typer.Option(help="Documents to index (default: settings, else the demo).")
-    ] = None,
+    corpus: CorpusOption = None,
 ) -> None:
     """Chunk, embed and index a corpus into a new snapshot, then make it current."""
     from retrieval.build import build_index
@@ -115,9 +118,7 @@ def index_build(
 @index_app.command("refresh")
 def index_refresh(
     ctx: typer.Context,
-    corpus: Annotated[
-        Path | None, typer.Option(help="Documents to index (default: settings, else the demo).")
-    ] = None,
+    corpus: CorpusOption = None,
 ) -> None:
     """Bring the index up to date with the corpus, embedding only new and changed chunks (for cron)."""
     from retrieval.build import refresh

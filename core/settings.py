@@ -100,6 +100,10 @@ class IndexSettings(BaseModel):
     """Corpus files (and JSONL lines) larger than this are skipped and reported."""
     keep_snapshots: int = Field(default=5, ge=1)
     """Snapshots kept after each build, refresh or deletion (the current one and its parent always are)."""
+    kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    """Dense index: exact (`flat`), or approximate `hnsw` / `ivf` (past ~100K chunks; see the benchmark)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Index parameters: hnsw `m`, `ef_construction`, `ef_search`; ivf `nlist`, `nprobe`."""
     gate_questions: Path | None = None
     """Refresh gate: a JSONL of questions with `gold_sources` (the eval format). When set, a refresh whose
     recall@`gate_k` falls below the current snapshot's by more than `gate_margin` is refused."""

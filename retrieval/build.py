@@ -30,9 +30,15 @@ def build_index(settings: Settings, progress: bool = True) -> Path:
     documents, _ = scan_documents(corpus_dir(settings), max_bytes=settings.index.max_document_bytes)
     embedder = load_embedder(settings.embedder, settings.cache_dir)
     return build_snapshot(
-        documents, embedder, settings.chunking, settings.index_dir, progress=progress,
+        documents,
+        embedder,
+        settings.chunking,
+        settings.index_dir,
+        progress=progress,
         keep=settings.index.keep_snapshots,
-    )  # fmt: skip
+        index_kind=settings.index.kind,
+        index_params=settings.index.params,
+    )
 
 
 def refresh(settings: Settings, progress: bool = True) -> RefreshResult:
@@ -48,6 +54,8 @@ def refresh(settings: Settings, progress: bool = True) -> RefreshResult:
         progress=progress,
         keep=settings.index.keep_snapshots,
         skipped=skipped,
+        index_kind=settings.index.kind,
+        index_params=settings.index.params,
         gate=refresh_gate(settings, embedder),
     )
 

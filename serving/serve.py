@@ -71,6 +71,7 @@ def open_searcher(settings: Settings) -> LiveSearcher:
     from retrieval.search import open_retriever
 
     embedder = load_embedder(settings.embedder, settings.cache_dir)
+
     def open_current(index_dir: Path) -> SnapshotSearcher:
         # Retriever's keyword arguments are a superset of what the protocol's `**options` promise.
         return cast(SnapshotSearcher, open_retriever(index_dir, embedder))

@@ -492,3 +492,19 @@ def test_same_embedder_name_with_another_dimension_is_refused(
     with pytest.raises(EmbedderMismatchError, match="now makes vectors of dimension 32"):
         refresh(edited(documents), HashingEmbedder(dimension=32), tmp_path / "index")
     assert current_snapshot_dir(tmp_path / "index") == before
+
+
+def test_settings_choose_the_dense_index_kind(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=tmp_path / "home", corpus_dir=corpus_dir, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(
+        build, "load_embedder", lambda ref, cache_dir: HashingEmbedder(name=settings.embedder)
+    )
+    build.refresh(settings, progress=False)
+    assert DenseIndex.load(current_snapshot_dir(settings.index_dir) / "dense.faiss").kind == "flat"
+    settings.index.kind, settings.index.params = "hnsw", {"m": 8}
+    result = build.refresh(settings, progress=False)
+    # Another index kind is a new snapshot that reuses every vector and embeds nothing.
+    assert result.chunks_embedded == 0 and result.status == "refreshed"
+    assert DenseIndex.load(current_snapshot_dir(settings.index_dir) / "dense.faiss").kind == "hnsw"
