@@ -6,6 +6,7 @@ Serving uses them for every retrieval request and training uses the same functio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,22 @@ CONTEXT_HEADER = (
     "Copy exact numbers, names and dates from them."
 )
 LEADING_ROLES = frozenset({"system", "developer"})
+
+# Retrieved text is data, never chat structure. Tokenizers turn `<|im_start|>` inside text into the real
+# special token, so a document could otherwise open a fake `system` or `assistant` turn. Covered: ChatML
+# and Llama-3 style `<|...|>` tokens, Llama-2/Mistral `[INST]`, `<<SYS>>`, `<s>`, and "Role:" line prefixes.
+_SPECIAL_TOKEN = re.compile(r"<\|([^|<>\s]{0,40})\|>")
+_BRACKET_MARKERS = re.compile(r"\[(/?INST)\]|<<(/?SYS)>>|</?s>", re.IGNORECASE)
+_ROLE_PREFIX = re.compile(
+    r"^(\s*)(system|user|assistant|developer|tool|human|ai)(\s*):", re.IGNORECASE | re.MULTILINE
+)
+
+
+def neutralize(text: str) -> str:
+    """`text` with chat-template control sequences made inert (visibly, so nothing is silently lost)."""
+    text = _SPECIAL_TOKEN.sub(lambda m: f"<{m[1]}>", text)
+    text = _BRACKET_MARKERS.sub(lambda m: f"({m[1] or m[2] or m[0].strip('<>/')})", text)
+    return _ROLE_PREFIX.sub(lambda m: f"{m[1]}{m[2]}{m[3]} -", text)
 
 
 def content_text(content: Any) -> str:
@@ -44,7 +61,7 @@ def last_user_text(messages: Sequence[Message]) -> str:
 def format_source(number: int, hit: Hit) -> str:
     """One numbered source block: `[n] source — heading` followed by the chunk text."""
     label = hit.chunk.source_id + (f" — {hit.chunk.title}" if hit.chunk.title else "")
-    return f"[{number}] {label}\n{hit.chunk.text.strip()}"
+    return neutralize(f"[{number}] {label}\n{hit.chunk.text.strip()}")
 
 
 def build_context_message(hits: Sequence[Hit]) -> Message:
