@@ -69,12 +69,12 @@ def serve(
     from core.settings import parse_duration
     from serving.serve import serve as run
 
-    interval = parse_duration(refresh_every) if refresh_every else None
-    run(
-        _settings(
+    with _index_errors():
+        interval = parse_duration(refresh_every) if refresh_every else None
+        settings = _settings(
             ctx, host=host, port=port, vllm_url=vllm_url, vllm_api_key=vllm_api_key, refresh_every_s=interval
         )
-    )
+        run(settings)
 
 
 @models_app.command("pull")
@@ -185,12 +185,16 @@ def index_rollback(ctx: typer.Context) -> None:
 
 @contextmanager
 def _index_errors() -> Iterator[None]:
-    """Index errors (another writer running, nothing to roll back to, ...) as one line and exit code 1."""
+    """Errors a user can act on (another writer running, no index yet, a model not pulled, an unsafe
+    bind, a bad setting, ...) as one line and exit code 1; `--verbose` keeps the traceback."""
+    from core.models import ModelNotPulledError
     from retrieval.errors import RetrievalError
 
     try:
         yield
-    except RetrievalError as exc:
+    except (RetrievalError, ModelNotPulledError, RuntimeError, ValueError, FileNotFoundError) as exc:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
@@ -206,11 +210,12 @@ def index_search(
     from retrieval.embedders import load_embedder
     from retrieval.search import open_retriever
 
-    settings = _settings(ctx)
-    retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
     if mode not in ("dense", "bm25", "hybrid"):
         raise typer.BadParameter(f"{mode!r}: use dense, bm25 or hybrid", param_hint="--mode")
-    hits = retriever.search(query, k, mode=mode)  # type: ignore[arg-type]
+    settings = _settings(ctx)
+    with _index_errors():
+        retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+        hits = retriever.search(query, k, mode=mode)  # type: ignore[arg-type]
     for hit in hits:
         typer.echo(f"{hit.score:.3f}  {hit.chunk.source_id}  {hit.chunk.chunk_id}  {hit.chunk.title}")
         typer.echo(f"       {hit.chunk.text[:160]!r}")
@@ -228,7 +233,8 @@ def train(
     from training.recipe import train as run
 
     settings = _settings(ctx)
-    version = run(load_config(config), settings.adapters_dir, settings.cache_dir)
+    with _index_errors():
+        version = run(load_config(config), settings.adapters_dir, settings.cache_dir)
     typer.echo(f"registered {version.served_name} at {version.path}")
 
 

@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     """Documents indexed by `lorag index build`; unset uses the demo corpus shipped with lorag."""
     routes: dict[str, RouteConfig] = Field(default_factory=default_routes)
 
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: list[str]) -> list[str]:
+        # A blank key (an unexpanded template, say) would accept a blank token: authentication off.
+        if any(not key.strip() for key in keys):
+            raise ValueError("api_keys must not contain empty or blank keys")
+        return keys
+
     @field_validator("routes")
     @classmethod
     def _route_names(cls, routes: dict[str, RouteConfig]) -> dict[str, RouteConfig]:

@@ -41,11 +41,11 @@ def build_index(settings: Settings, progress: bool = True) -> Path:
     )
 
 
-def refresh(settings: Settings, progress: bool = True) -> RefreshResult:
+def refresh(settings: Settings, progress: bool = True, embedder: Embedder | None = None) -> RefreshResult:
     """Bring the current snapshot up to date with the corpus, embedding only new and changed chunks
-    (through the recall gate when `index.gate_questions` is set)."""
+    (through the recall gate when `index.gate_questions` is set). A gateway passes its loaded `embedder`."""
     documents, skipped = scan_documents(corpus_dir(settings), max_bytes=settings.index.max_document_bytes)
-    embedder = load_embedder(settings.embedder, settings.cache_dir)
+    embedder = embedder or load_embedder(settings.embedder, settings.cache_dir)
     return refresh_index(
         documents,
         embedder,
@@ -68,10 +68,22 @@ def refresh_gate(settings: Settings, embedder: Embedder) -> Callable[[Path], Non
     k, margin = settings.index.gate_k, settings.index.gate_margin
 
     def check(new_snapshot: Path) -> None:
-        current = None
-        if current_manifest(settings.index_dir) is not None:
-            current = Retriever(Snapshot.open(current_snapshot_dir(settings.index_dir)), embedder)
-        result = recall_gate(Retriever(Snapshot.open(new_snapshot), embedder), current, questions, k, margin)
+        new = Retriever(Snapshot.open(new_snapshot), embedder)
+        manifest = current_manifest(settings.index_dir)
+        # A snapshot of another embedder cannot be searched with this one, and a rebuild for a new
+        # embedder is a deliberate change: then the new snapshot is only scored, never compared.
+        comparable = manifest is not None and manifest.embedder == embedder.name
+        current = (
+            Retriever(Snapshot.open(current_snapshot_dir(settings.index_dir)), embedder)
+            if comparable
+            else None
+        )
+        try:
+            result = recall_gate(new, current, questions, k, margin)
+        finally:
+            new.close()
+            if current is not None:
+                current.close()
         if not result.passed:
             log.warning("refresh gate refused snapshot %s: %s", new_snapshot.name, result.reason)
             raise GateRefusedError(f"refresh refused by the recall gate: {result.reason}")

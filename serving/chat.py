@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit
-from serving.errors import GatewayError, UpstreamUnavailableError
+from retrieval.errors import RetrievalError
+from serving.errors import GatewayError, UpstreamUnavailableError, error_body
 from serving.protocol import ChatCompletionRequest
 from serving.routing import Route, select_route
 from serving.upstream import Upstream
@@ -83,7 +84,10 @@ class ChatHandler:
             searcher = self._require_searcher().current()
             snapshot_id = searcher.snapshot_id
             # Embedding is CPU work: keep it off the event loop so other streams keep flowing.
-            hits = await asyncio.to_thread(searcher.search, query, route.k, **route.search)
+            try:
+                hits = await asyncio.to_thread(searcher.search, query, route.k, **route.search)
+            except (RetrievalError, OSError, ValueError) as exc:  # a broken snapshot, a missing file, ...
+                raise UpstreamUnavailableError(f"retrieval failed: {exc}") from exc
             messages = with_retrieved_context(messages, hits)
         extension = {
             "route": route.name,
@@ -116,6 +120,8 @@ class ChatHandler:
         except GatewayError as exc:
             # Headers are gone; OpenAI clients surface an `error` event as an APIError.
             yield _sse(exc.body())
+        except Exception as exc:  # noqa: BLE001 - e.g. a malformed upstream line: end the stream cleanly
+            yield _sse(error_body(f"internal error while streaming: {type(exc).__name__}", "internal_error"))
         yield "data: [DONE]\n\n"
 
     @staticmethod

@@ -11,6 +11,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+PROMPT_OVERRIDES = frozenset(
+    {
+        "chat_template",
+        "chat_template_kwargs",
+        "add_generation_prompt",
+        "continue_final_message",
+        "add_special_tokens",
+        "documents",
+        "echo",
+    }
+)
+"""vLLM request fields that change how the prompt is rendered; the gateway owns the prompt."""
+
 
 class TextPart(BaseModel):
     """A part of an array `content`; only text parts reach the model in this version."""
@@ -58,8 +71,14 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
 
     def upstream_body(self, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """The body for vLLM: what the caller sent (unknown fields too), with model and messages replaced."""
+        """The body for vLLM: what the caller sent (unknown fields too), with model and messages replaced.
+
+        vLLM's prompt-building extensions are dropped: they would let a caller replace the chat template
+        or its special-token handling, around the gateway's prompt layout and injection defences.
+        """
         body = self.model_dump(exclude_unset=True, exclude_none=True)
+        for field in PROMPT_OVERRIDES & body.keys():
+            del body[field]
         body.update(model=model, messages=messages)
         return body
 

@@ -19,11 +19,12 @@ def require_api_key(request: Request) -> None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    token = token.strip()
     # Compare against every key in constant time so timing reveals nothing about which key is close.
     matched = False
     for key in keys:
-        matched |= hmac.compare_digest(token.strip().encode(), key.encode())
-    if scheme.lower() != "bearer" or not matched:
+        matched |= hmac.compare_digest(token.encode(), key.encode())
+    if scheme.lower() != "bearer" or not token or not matched:
         raise AuthenticationError(
             "Invalid or missing API key: send `Authorization: Bearer <key>`.", code="invalid_api_key"
         )

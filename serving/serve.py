@@ -64,7 +64,7 @@ def needs_index(settings: Settings) -> bool:
     return any(route.retrieval != "never" for route in settings.routes.values())
 
 
-def open_searcher(settings: Settings) -> LiveSearcher:
+def open_searcher(settings: Settings) -> tuple[LiveSearcher, Any]:
     """A searcher that follows the index's current snapshot, with the embedder loaded (loaded once and
     shared by every snapshot it opens; this is the slow part of start-up)."""
     from retrieval.embedders import load_embedder
@@ -76,19 +76,21 @@ def open_searcher(settings: Settings) -> LiveSearcher:
         # Retriever's keyword arguments are a superset of what the protocol's `**options` promise.
         return cast(SnapshotSearcher, open_retriever(index_dir, embedder))
 
-    return LiveSearcher(settings.index_dir, open_current)
+    return LiveSearcher(settings.index_dir, open_current, grace_s=settings.request_timeout_s + 30), embedder
 
 
-def scheduled_refresh(settings: Settings, interval_s: float) -> Callable[[], Coroutine[Any, Any, None]]:
-    """The in-process refresh schedule (`--refresh-every`): a failed or skipped refresh is logged and the
-    current snapshot keeps serving; the snapshot follower picks up a successful one."""
+def scheduled_refresh(
+    settings: Settings, interval_s: float, embedder: Any
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The in-process refresh schedule (`--refresh-every`), with the gateway's loaded embedder: a failed or
+    skipped refresh is logged and the current snapshot keeps serving; the follower picks up a new one."""
     from retrieval.build import refresh
 
     async def run() -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                result = await asyncio.to_thread(refresh, settings)
+                result = await asyncio.to_thread(refresh, settings, False, embedder)
                 log.info("scheduled refresh: %s", result.summary())
             except Exception as exc:  # noqa: BLE001 - a refresh must never take the gateway down
                 log.warning("scheduled refresh failed, still serving the current snapshot: %s", exc)
@@ -163,7 +165,9 @@ def serve(settings: Settings) -> None:
     build_routes(
         settings.routes, settings.chat_model, adapters
     )  # fail on a missing adapter before vLLM starts
-    searcher = open_searcher(settings) if needs_index(settings) else None
+    searcher, embedder = open_searcher(settings) if needs_index(settings) else (None, None)
+    if settings.refresh_every_s and searcher is None:
+        raise ValueError("--refresh-every needs a route that retrieves; no configured route does")
     upstream = start_upstream(settings)
     try:
         routes = build_routes(settings.routes, upstream.base_model, adapters)
@@ -174,7 +178,7 @@ def serve(settings: Settings) -> None:
         if searcher is not None:
             background.append(lambda: searcher.follow(settings.snapshot_poll_s))
             if settings.refresh_every_s:
-                background.append(scheduled_refresh(settings, settings.refresh_every_s))
+                background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
         app = build_app(
             routes,
             client,

@@ -61,3 +61,12 @@ def test_index_build_then_search_with_the_real_embedder(home, tmp_path):
     result = runner.invoke(app, ["index", "search", "when does the shop open?", "-k", "1"])
     assert result.exit_code == 0, result.output
     assert "hours.md" in result.output and "prices.md" not in result.output
+
+
+def test_user_errors_are_one_line_not_tracebacks(home):
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "error: refusing to listen on 0.0.0.0 without API keys" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["index", "rollback"])
+    assert result.exit_code == 1 and result.output.startswith("error:")

@@ -55,5 +55,7 @@ def test_bad_values_are_rejected(monkeypatch, tmp_path):
         load_settings(routes={"x": {"retrieval": "sometimes"}})
     with pytest.raises(ValidationError, match="route name"):
         load_settings(routes={"a@b": {}})
+    with pytest.raises(ValidationError, match="empty or blank"):
+        load_settings(api_keys=["k", " "])
     with pytest.raises(ValidationError, match="unknown_field|extra"):
         load_settings(unknown_field=1)

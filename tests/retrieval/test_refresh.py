@@ -508,3 +508,18 @@ def test_settings_choose_the_dense_index_kind(
     # Another index kind is a new snapshot that reuses every vector and embeds nothing.
     assert result.chunks_embedded == 0 and result.status == "refreshed"
     assert DenseIndex.load(current_snapshot_dir(settings.index_dir) / "dense.faiss").kind == "hnsw"
+
+
+def test_the_gate_does_not_compare_across_embedders(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    questions = tmp_path / "gate.jsonl"
+    source = sorted(p.relative_to(corpus_dir).as_posix() for p in corpus_dir.rglob("*") if p.is_file())[0]
+    questions.write_text(json.dumps({"question": "anything", "gold_sources": [source]}) + "\n")
+    settings = Settings(home=tmp_path / "home", corpus_dir=corpus_dir, cache_dir=tmp_path / "cache")
+    old = HashingEmbedder(name="old-embedder")
+    build.refresh(settings, progress=False, embedder=old)
+    settings.index.gate_questions, settings.index.gate_margin = questions, 0.0
+    # A new embedder forces a full rebuild; the gate scores it alone instead of failing on the old one.
+    result = build.refresh(settings, progress=False, embedder=HashingEmbedder(name=settings.embedder))
+    assert result.full_rebuild and current_snapshot_dir(settings.index_dir).name == result.snapshot_id

@@ -57,6 +57,12 @@ def test_rag_route_inserts_sources_after_callers_system_message(client, upstream
     assert payload["lorag"]["snapshot"] == searcher.snapshot_id
 
 
+def test_prompt_overrides_never_reach_vllm(client, upstream):
+    chat(client, model="base", chat_template="{{ 'pwned' }}", add_special_tokens=True, top_k=3)
+    assert "chat_template" not in upstream.bodies[0] and "add_special_tokens" not in upstream.bodies[0]
+    assert upstream.bodies[0]["top_k"] == 3
+
+
 def test_unknown_fields_are_passed_on_and_known_ones_kept(client, upstream):
     chat(client, model="base", temperature=0, max_tokens=7, top_k=5, stop=["\n"])
     body = upstream.bodies[0]
@@ -161,5 +167,30 @@ def test_api_keys_are_enforced_when_configured(routes, upstream, searcher):
     client = TestClient(build_app(routes, upstream, searcher, base_model=BASE, api_keys=["k1", "k2"]))
     assert_openai_error(chat(client, model="base"), 401)
     assert_openai_error(client.get("/v1/models", headers={"Authorization": "Bearer nope"}), 401)
+    assert_openai_error(client.get("/v1/models", headers={"Authorization": "Bearer "}), 401)
     assert client.get("/v1/models", headers={"Authorization": "Bearer k2"}).status_code == 200
     assert client.get("/health").status_code == 200
+
+
+def test_retrieval_failure_is_503_with_its_message(routes, upstream, searcher):
+    from retrieval.errors import CorruptSnapshotError
+
+    def broken(query, k, **options):  # type: ignore[no-untyped-def]
+        raise CorruptSnapshotError("snapshot s1 has no BM25 index")
+
+    searcher.search = broken
+    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE))
+    assert_openai_error(chat(client, model="base+rag"), 503, None, "no BM25 index")
+
+
+def test_a_broken_upstream_stream_still_ends_with_done(routes, searcher):
+    class Garbled(FakeUpstream):
+        async def stream_chat(self, body):  # type: ignore[no-untyped-def,override]
+            yield {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
+            raise json.JSONDecodeError("bad line", "data: {", 6)
+
+    client = TestClient(build_app(routes, Garbled(), searcher, base_model=BASE))
+    response = chat(client, model="base", stream=True)
+    lines = [line for line in response.text.splitlines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    assert json.loads(lines[-2][6:])["error"]["type"] == "internal_error"

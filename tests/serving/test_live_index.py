@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ from serving.live_index import LiveSearcher, current_target
 class Snap:
     def __init__(self, snapshot_id: str) -> None:
         self.snapshot_id = snapshot_id
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def search(self, query: str, k: int) -> list[Hit]:
         return [Hit(Chunk(f"{self.snapshot_id}-c", "doc.md", query), 1.0)][:k]
@@ -41,6 +46,9 @@ def test_swaps_when_current_moves_and_keeps_old_for_holders(tmp_path):
     assert live.reload_if_changed() is True
     assert live.snapshot_id == "s2" and live.search("q", 1)[0].chunk.chunk_id == "s2-c"
     assert held.snapshot_id == "s1" and held.search("q", 1)[0].chunk.chunk_id == "s1-c"
+    # The replaced snapshot stays open for requests that hold it, and is closed after the grace period.
+    assert live.close_retired() == 0 and not held.closed
+    assert live.close_retired(now=time.monotonic() + live.grace_s) == 1 and held.closed
 
 
 def test_a_snapshot_that_fails_to_open_leaves_the_old_one_serving(tmp_path):
