@@ -14,7 +14,7 @@ from typing import Any, cast
 from core.models import resolve_model
 from core.settings import Settings
 from serving.live_index import LiveSearcher, SnapshotSearcher
-from serving.routing import AdapterRef, Route, build_routes
+from serving.routing import AdapterRef, Route, RouteConfigError, build_routes
 from serving.upstream import VLLMClient
 from serving.vllm_process import ManagedVLLM
 
@@ -55,8 +55,15 @@ def registered_adapters(settings: Settings) -> dict[str, AdapterRef]:
     for config in settings.routes.values():
         if config.adapter and config.adapter not in refs:
             current = registry.current(config.adapter)
-            if current is not None:
-                refs[config.adapter] = AdapterRef(current.served_name, str(Path(current.path).resolve()))
+            if current is None:
+                continue
+            base = current.manifest.get("base_model")
+            if base and base != settings.chat_model:
+                raise RouteConfigError(
+                    f"adapter {current.served_name} was trained on {base!r}, but chat_model is "
+                    f"{settings.chat_model!r}: serve it with that base model or retrain the adapter"
+                )
+            refs[config.adapter] = AdapterRef(current.served_name, str(Path(current.path).resolve()))
     return refs
 
 
