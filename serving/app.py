@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from serving.chat import ChatHandler, Searcher
+from serving.chat import AdapterLookup, ChatHandler, Searcher
 from serving.errors import install_error_handlers
 from serving.protocol import ModelCard
 from serving.routes import router
@@ -48,6 +48,7 @@ def build_app(
     api_keys: list[str] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    adapter_version: AdapterLookup | None = None,
 ) -> FastAPI:
     """The gateway app. `background` tasks (snapshot following, scheduled refresh) run while it serves;
     `on_shutdown` closes what the caller opened (the upstream client)."""
@@ -64,7 +65,7 @@ def build_app(
             await on_shutdown()
 
     app = FastAPI(title="lorag gateway", version="0.1.0", lifespan=lifespan)
-    app.state.chat = ChatHandler(routes, upstream, searcher)
+    app.state.chat = ChatHandler(routes, upstream, searcher, adapter_version)
     app.state.model_cards = model_cards(routes, base_model)
     app.state.api_keys = list(api_keys or [])
     install_error_handlers(app)

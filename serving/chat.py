@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit
 from retrieval.errors import RetrievalError
-from serving.errors import GatewayError, UpstreamUnavailableError, error_body
+from serving.errors import GatewayError, NotFoundError, UpstreamUnavailableError, error_body
 from serving.protocol import ChatCompletionRequest
-from serving.routing import Route, select_route
+from serving.routing import AdapterRef, Route, pin_route, select_route, split_pin
 from serving.upstream import Upstream
 
 
@@ -30,6 +30,10 @@ class Searcher(Protocol):
     """The index as the handler sees it: the snapshot to use for one request (it may change between)."""
 
     def current(self) -> SnapshotSearcher: ...
+
+
+AdapterLookup = Callable[[str, str], AdapterRef | None]
+"""(adapter name, version) → the registered version, or None."""
 
 
 @dataclass
@@ -67,14 +71,46 @@ def citations_for(hits: Sequence[Hit], snapshot_id: str) -> list[dict[str, Any]]
 class ChatHandler:
     """Serves `POST /v1/chat/completions` for every route."""
 
-    def __init__(self, routes: dict[str, Route], upstream: Upstream, searcher: Searcher | None) -> None:
+    def __init__(
+        self,
+        routes: dict[str, Route],
+        upstream: Upstream,
+        searcher: Searcher | None,
+        adapter_version: AdapterLookup | None = None,
+    ) -> None:
+        """`adapter_version(name, version)` finds a registered adapter version for `model="route@vN"`."""
         self.routes = routes
         self.upstream = upstream
         self.searcher = searcher
+        self.adapter_version = adapter_version
+        self._loaded = {route.adapter.served_name for route in routes.values() if route.adapter}
+        self._loading = asyncio.Lock()
+
+    async def resolve(self, model: str) -> Route:
+        """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
+        name, version = split_pin(model)
+        route = select_route(self.routes, name)
+        if version is None:
+            return route
+        if route.adapter is None or self.adapter_version is None:
+            raise NotFoundError(
+                f"route {name!r} has no adapter to pin to {version!r}", param="model", code="model_not_found"
+            )
+        adapter_name = route.adapter.served_name.partition("@")[0]
+        adapter = self.adapter_version(adapter_name, version)
+        if adapter is None:
+            raise NotFoundError(
+                f"adapter {adapter_name!r} has no version {version!r}", param="model", code="model_not_found"
+            )
+        async with self._loading:  # one load per version, however many requests ask at once
+            if adapter.served_name not in self._loaded:
+                await self.upstream.load_adapter(adapter.served_name, adapter.path)
+                self._loaded.add(adapter.served_name)
+        return pin_route(route, model, adapter)
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         """Resolve the route, retrieve if its policy says so, and build the upstream body."""
-        route = select_route(self.routes, request.model)
+        route = await self.resolve(request.model)
         messages = [message.model_dump(exclude_none=True) for message in request.messages]
         hits: list[Hit] = []
         snapshot_id = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.settings import RouteConfig
@@ -74,6 +74,17 @@ def search_options(config: RouteConfig) -> dict[str, Any]:
     if config.recency_half_life_days is not None:
         options["recency_half_life_days"] = config.recency_half_life_days
     return options
+
+
+def split_pin(model: str) -> tuple[str, str | None]:
+    """`demo@v3` → (`demo`, `v3`); a name without `@` is not pinned."""
+    name, at, version = model.partition("@")
+    return (name, version) if at and version else (model, None)
+
+
+def pin_route(route: Route, model: str, adapter: AdapterRef) -> Route:
+    """`route` served by a specific adapter version, reported under the pinned name the caller used."""
+    return replace(route, name=model, upstream_model=adapter.served_name, adapter=adapter)
 
 
 def select_route(routes: Mapping[str, Route], model: str) -> Route:

@@ -67,6 +67,23 @@ def registered_adapters(settings: Settings) -> dict[str, AdapterRef]:
     return refs
 
 
+def adapter_lookup(settings: Settings) -> Callable[[str, str], AdapterRef | None]:
+    """Registry lookups for pinned requests (`model="demo@v2"`); reads the registry on each call, so
+    versions registered after start-up are found too."""
+    from training.registry import AdapterNotFoundError, AdapterRegistry
+
+    registry = AdapterRegistry(settings.adapters_dir)
+
+    def lookup(name: str, version: str) -> AdapterRef | None:
+        try:
+            found = registry.get(name, version)
+        except AdapterNotFoundError:
+            return None
+        return AdapterRef(found.served_name, str(Path(found.path).resolve()))
+
+    return lookup
+
+
 def needs_index(settings: Settings) -> bool:
     return any(route.retrieval != "never" for route in settings.routes.values())
 
@@ -194,6 +211,7 @@ def serve(settings: Settings) -> None:
             api_keys=settings.api_keys,
             on_shutdown=client.aclose,
             background=background,
+            adapter_version=adapter_lookup(settings),
         )
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
         uvicorn.run(

@@ -22,6 +22,10 @@ class Upstream(Protocol):
         """The chunks of a streaming chat completion, decoded, up to (not including) `[DONE]`."""
         ...
 
+    async def load_adapter(self, served_name: str, path: str) -> None:
+        """Make a LoRA adapter servable under `served_name`."""
+        ...
+
 
 class VLLMClient:
     """Talks to one vLLM OpenAI-compatible server over HTTP."""

@@ -58,3 +58,23 @@ def test_client_errors_are_openai_errors_not_500s(client):  # type: ignore[no-un
     # Too long for the model's context: vLLM's own 400 is passed on, not turned into a 500.
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="base", messages=messages, max_tokens=100_000)
+
+
+def test_a_pinned_adapter_version_is_loaded_on_first_use(client, gateway):  # type: ignore[no-untyped-def]
+    from training.demo_adapter import DEMO_ADAPTER_DIR
+    from training.registry import AdapterRegistry
+
+    # v2: the same weights registered again (not made current), so greedy answers must match v1's.
+    pinned = AdapterRegistry(gateway.home / "adapters").register(
+        "demo", DEMO_ADAPTER_DIR, {"note": "e2e pin"}
+    )
+    messages = [{"role": "user", "content": "Who founded Lumora Outfitters?"}]
+    served = client.chat.completions.create(model="demo", messages=messages, temperature=0, max_tokens=24)
+    reply = client.chat.completions.create(
+        model=f"demo@{pinned.version}", messages=messages, temperature=0, max_tokens=24
+    )
+    assert reply.model == f"demo@{pinned.version}"
+    assert reply.model_extra["lorag"]["adapter"] == pinned.served_name
+    assert reply.choices[0].message.content == served.choices[0].message.content
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="demo@v99", messages=messages, max_tokens=4)

@@ -14,7 +14,11 @@ class FakeUpstream:
 
     def __init__(self, down: bool = False) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.loaded: list[tuple[str, str]] = []
         self.down = down
+
+    async def load_adapter(self, served_name: str, path: str) -> None:
+        self.loaded.append((served_name, path))
 
     def _answer(self, body: dict[str, Any]) -> str:
         return f"echo: {body['messages'][-1]['content']}"

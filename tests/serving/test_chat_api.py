@@ -194,3 +194,26 @@ def test_a_broken_upstream_stream_still_ends_with_done(routes, searcher):
     lines = [line for line in response.text.splitlines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     assert json.loads(lines[-2][6:])["error"]["type"] == "internal_error"
+
+
+def test_pinned_adapter_version_is_loaded_once_and_reported(routes, upstream, searcher):
+    from serving.routing import AdapterRef
+
+    versions = {
+        ("demo", "v1"): AdapterRef("demo@v1", "/a/demo/v1"),
+        ("demo", "v2"): AdapterRef("demo@v2", "/a/v2"),
+    }
+    client = TestClient(
+        build_app(
+            routes, upstream, searcher, base_model=BASE, adapter_version=lambda n, v: versions.get((n, v))
+        )
+    )
+    for _ in range(2):
+        payload = chat(client, model="demo+rag@v2").json()
+        assert payload["model"] == "demo+rag@v2" and payload["lorag"]["adapter"] == "demo@v2"
+    assert upstream.bodies[-1]["model"] == "demo@v2"
+    assert upstream.loaded == [("demo@v2", "/a/v2")]  # v1 is the served version: already loaded
+    chat(client, model="demo@v1")
+    assert upstream.loaded == [("demo@v2", "/a/v2")] and upstream.bodies[-1]["model"] == "demo@v1"
+    assert_openai_error(chat(client, model="demo@v9"), 404, "model", "no version 'v9'")
+    assert_openai_error(chat(client, model="base@v1"), 404, "model", "no adapter to pin")
