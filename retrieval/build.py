@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from core.settings import Settings
 from retrieval.embedders import Embedder, load_embedder
@@ -35,9 +36,7 @@ def build_index(settings: Settings, progress: bool = True) -> Path:
         settings.chunking,
         settings.index_dir,
         progress=progress,
-        keep=settings.index.keep_snapshots,
-        index_kind=settings.index.kind,
-        index_params=settings.index.params,
+        **_snapshot_options(settings),
     )
 
 
@@ -52,12 +51,19 @@ def refresh(settings: Settings, progress: bool = True, embedder: Embedder | None
         settings.chunking,
         settings.index_dir,
         progress=progress,
-        keep=settings.index.keep_snapshots,
         skipped=skipped,
-        index_kind=settings.index.kind,
-        index_params=settings.index.params,
         gate=refresh_gate(settings, embedder),
+        **_snapshot_options(settings),
     )
+
+
+def _snapshot_options(settings: Settings) -> dict[str, Any]:
+    """What every snapshot writer takes from the settings: retention and the dense index kind."""
+    return {
+        "keep": settings.index.keep_snapshots,
+        "index_kind": settings.index.kind,
+        "index_params": settings.index.params,
+    }
 
 
 def refresh_gate(settings: Settings, embedder: Embedder) -> Callable[[Path], None] | None:

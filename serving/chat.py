@@ -12,18 +12,10 @@ from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit
 from retrieval.errors import RetrievalError
 from serving.errors import GatewayError, NotFoundError, UpstreamUnavailableError, error_body
+from serving.live_index import SnapshotSearcher
 from serving.protocol import ChatCompletionRequest
 from serving.routing import AdapterRef, Route, pin_route, select_route, split_pin
 from serving.upstream import Upstream
-
-
-class SnapshotSearcher(Protocol):
-    """Search in one snapshot: top-k hits for a query, and which snapshot answered."""
-
-    @property
-    def snapshot_id(self) -> str: ...
-
-    def search(self, query: str, k: int, **options: Any) -> list[Hit]: ...
 
 
 class Searcher(Protocol):

@@ -65,9 +65,6 @@ class LiveSearcher:
         """The searcher to use for one request: keep it for the whole request."""
         return self._searcher
 
-    def search(self, query: str, k: int, **options: Any) -> list[Hit]:
-        return self._searcher.search(query, k, **options)
-
     def reload_if_changed(self) -> bool:
         """Open the snapshot `current` now names, if it changed; True when a swap happened.
 

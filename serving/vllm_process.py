@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -31,6 +32,21 @@ def free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def poll_health(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float
+) -> Literal["healthy", "exited", "timeout"]:
+    """Poll `url/health` once a second until it answers 200, the process exits, or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return "exited"
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
+                return "healthy"
+        time.sleep(1.0)
+    return "timeout"
 
 
 def vllm_command(
@@ -109,20 +125,15 @@ class ManagedVLLM:
 
     def wait_healthy(self, timeout_s: float | None = None) -> None:
         """Block until `/health` answers 200; raise with the log's tail if the server dies or times out."""
-        deadline = time.monotonic() + (timeout_s or self.config.startup_timeout_s)
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise VLLMStartError(f"vLLM exited during start-up:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(1.0)
-        self.stop()
-        raise VLLMStartError(
-            f"vLLM not healthy after {timeout_s or self.config.startup_timeout_s:.0f} s:\n{self.log_tail()}"
-        )
+        timeout_s = timeout_s or self.config.startup_timeout_s
+        if self._process is None:
+            raise VLLMStartError("vLLM was not started")
+        outcome = poll_health(self.url, self._process, timeout_s)
+        if outcome == "exited":
+            raise VLLMStartError(f"vLLM exited during start-up:\n{self.log_tail()}")
+        if outcome == "timeout":
+            self.stop()
+            raise VLLMStartError(f"vLLM not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM the server's process group (it has an engine child), SIGKILL after `grace_s`."""

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from serving.vllm_process import free_port
+from serving.vllm_process import free_port, poll_health
 
 REPORT: dict[str, str] = {}
 LORAG = str(Path(sys.executable).parent / "lorag")
@@ -51,17 +50,9 @@ class Gateway:
 
 
 def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"server not healthy after {timeout_s} s:\n{log.read_text()[-4000:]}")
+    outcome = poll_health(url, process, timeout_s)
+    if outcome != "healthy":
+        raise RuntimeError(f"server {outcome} ({process.returncode}):\n{log.read_text()[-4000:]}")
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:

@@ -44,7 +44,7 @@ def test_swaps_when_current_moves_and_keeps_old_for_holders(tmp_path):
     assert live.reload_if_changed() is False
     point(tmp_path, "s2")
     assert live.reload_if_changed() is True
-    assert live.snapshot_id == "s2" and live.search("q", 1)[0].chunk.chunk_id == "s2-c"
+    assert live.snapshot_id == "s2" and live.current().search("q", 1)[0].chunk.chunk_id == "s2-c"
     assert held.snapshot_id == "s1" and held.search("q", 1)[0].chunk.chunk_id == "s1-c"
     # The replaced snapshot stays open for requests that hold it, and is closed after the grace period.
     assert live.close_retired() == 0 and not held.closed
