@@ -49,6 +49,16 @@ class StreamOptions(BaseModel):
     include_usage: bool | None = None
 
 
+class RequestExtension(BaseModel):
+    """lorag's request extension, sent as `"lorag": {...}` (`extra_body` in the openai SDKs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    retrieval: Literal["never", "always", "auto"] | None = None
+    """Overrides the route's retrieval policy for this request."""
+    k: int | None = Field(default=None, ge=1, le=50)
+    """Overrides the route's number of retrieved chunks."""
+
+
 class ChatCompletionRequest(BaseModel):
     """`POST /v1/chat/completions`."""
 
@@ -69,6 +79,8 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     user: str | None = None
+    # --- lorag extension ---
+    lorag: RequestExtension | None = None
 
     def upstream_body(self, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The body for vLLM: what the caller sent (unknown fields too), with model and messages replaced.
@@ -77,7 +89,7 @@ class ChatCompletionRequest(BaseModel):
         or its special-token handling, around the gateway's prompt layout and injection defences.
         """
         body = self.model_dump(exclude_unset=True, exclude_none=True)
-        for field in PROMPT_OVERRIDES & body.keys():
+        for field in (PROMPT_OVERRIDES | {"lorag"}) & body.keys():
             del body[field]
         body.update(model=model, messages=messages)
         return body
