@@ -29,8 +29,13 @@ class RouteConfig(BaseModel):
 
     adapter: str | None = None
     """Adapter name in the registry (served at its current version), or None for the base model."""
-    retrieval: Literal["never", "always"] = "never"
-    """`always`: the last user message is searched in the index and the top-k chunks are added as sources."""
+    retrieval: Literal["never", "always", "auto"] = "never"
+    """`always`: the last user message is searched in the index and the top-k chunks are added as sources.
+    `auto`: searched, but the sources are added only when the top hit's score clears the route's threshold
+    (see `auto_threshold`). A request may override this with `"lorag": {"retrieval": ...}`."""
+    auto_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Pins this route's `auto` threshold; unset uses the calibrated thresholds file (`lorag eval
+    calibrate`), else `DEFAULT_AUTO_THRESHOLD`."""
     k: int = Field(default=3, ge=1, le=50)
     """How many chunks to add when retrieving."""
     search: Literal["dense", "bm25", "hybrid"] = "dense"
@@ -42,6 +47,26 @@ class RouteConfig(BaseModel):
     description: str = ""
     """Shown in `/v1/models`."""
 
+
+class ApiKey(BaseModel):
+    """An API key limited to some routes (a plain string in `api_keys` may use every route)."""
+
+    model_config = {"extra": "forbid"}
+    key: str
+    name: str = ""
+    """Shown in logs instead of the key."""
+    routes: list[str] | None = None
+    """Route names this key may use; None: all."""
+
+
+DEFAULT_AUTO_THRESHOLD = 0.5
+"""`auto` retrieves when the best hit's dense cosine is at least this. Chosen with all-MiniLM-L6-v2 on the
+demo dev split: questions whose answers are in the corpus score 0.58-0.83, ten off-topic requests ("write a
+haiku", "what is 17 times 23?") 0.06-0.24. Other embedders have other scales: calibrate per route."""
+
+BM25_SCALE = 10.0
+"""`auto` on a BM25-only route compares `s / (s + BM25_SCALE)` (0..1) with the threshold: raw BM25 scores
+are unbounded, and rank-fusion scores reflect rank only, so neither can be thresholded."""
 
 DEFAULT_RAG_K = 1
 """Sources per request on the default routes. The 135M default model answers best from one source: on the
@@ -126,8 +151,26 @@ class Settings(BaseSettings):
     """The sentence-transformers embedder: a packaged name, a local directory or a hub id."""
     host: str = "127.0.0.1"
     port: int = 8000
-    api_keys: list[str] = Field(default_factory=list)
-    """Bearer tokens the gateway accepts; empty means no authentication (loopback only)."""
+    api_keys: list[str | ApiKey] = Field(default_factory=list)
+    """Bearer tokens the gateway accepts: a string may use every route, an `ApiKey` only its `routes`.
+    Empty means no authentication, which is refused on a non-loopback address."""
+    admin_keys: list[str] = Field(default_factory=list)
+    """Bearer tokens for `/admin/*` (snapshot reload, adapter load, status) and `/metrics`; they also work as
+    API keys. With no keys at all (loopback development) admin routes are open."""
+    strict_requests: bool = False
+    """Reject request fields the gateway does not know (400) instead of passing them to vLLM and logging."""
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Larger request bodies are refused with 413."""
+    max_in_flight: int = Field(default=64, ge=1)
+    """Requests sent to vLLM at once; more wait in a queue."""
+    max_queue: int = Field(default=256, ge=0)
+    """Requests waiting for a slot; past this the gateway answers 429 with Retry-After."""
+    answer_reserve_tokens: int = Field(default=256, ge=1)
+    """Tokens kept free for the answer when a request does not set `max_tokens` (context budget)."""
+    json_logs: bool = True
+    """One JSON object per log line (with request ids); false: plain text."""
+    restart_vllm: bool = True
+    """Restart a managed vLLM that dies, then re-load every adapter the gateway uses."""
     vllm_url: str | None = None
     """An already running vLLM OpenAI server (e.g. `http://vllm:8000`); unset starts a managed one."""
     vllm_api_key: str | None = None
@@ -148,10 +191,17 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _no_blank_keys(cls, keys: list[str]) -> list[str]:
+    def _no_blank_keys(cls, keys: list[str | ApiKey]) -> list[str | ApiKey]:
         # A blank key (an unexpanded template, say) would accept a blank token: authentication off.
-        if any(not key.strip() for key in keys):
+        if any(not (key if isinstance(key, str) else key.key).strip() for key in keys):
             raise ValueError("api_keys must not contain empty or blank keys")
+        return keys
+
+    @field_validator("admin_keys")
+    @classmethod
+    def _no_blank_admin_keys(cls, keys: list[str]) -> list[str]:
+        if any(not key.strip() for key in keys):
+            raise ValueError("admin_keys must not contain empty or blank keys")
         return keys
 
     @field_validator("routes")
@@ -166,6 +216,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Root of the index snapshots."""
         return self.home / "index"
+
+    @property
+    def thresholds_dir(self) -> Path:
+        """Versioned `auto` thresholds written by `lorag eval calibrate` (`current` points at one)."""
+        return self.home / "thresholds"
 
     @property
     def adapters_dir(self) -> Path:

@@ -91,6 +91,13 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the embedder's tokenizer makes of `texts` (usage of `/v1/embeddings`)."""
+        model = self.warm_up()
+        with self._lock:
+            return sum(len(ids) for ids in model.tokenizer(list(texts))["input_ids"])
+
+
 def load_embedder(ref: str, cache_dir: Path, *, batch_size: int = 32) -> SentenceTransformerEmbedder:
     """The embedder `ref` names (`Settings.embedder`), resolved like every other model; still unloaded.
 

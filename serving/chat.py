@@ -1,21 +1,44 @@
-"""The chat completions handler: route → (retrieve) → prompt → vLLM → response with citations."""
+"""The chat completions handler: route → policy → (retrieve) → budget → prompt → vLLM → response.
+
+One request holds one admission slot from before retrieval until its last byte; a streaming request whose
+client goes away closes its upstream stream, so vLLM stops generating for nobody.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import anyio
+
 from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit
 from retrieval.errors import RetrievalError
-from serving.errors import GatewayError, NotFoundError, UpstreamUnavailableError, error_body
+from serving.admission import Admission
+from serving.auth import OPEN, Principal
+from serving.budget import TokenCounter, fit_context
+from serving.errors import (
+    BadRequestError,
+    GatewayError,
+    NotFoundError,
+    RateLimitError,
+    UnprocessableError,
+    UpstreamUnavailableError,
+    error_body,
+)
 from serving.live_index import SnapshotSearcher
+from serving.policy import Decision, after_search, before_search
 from serving.protocol import ChatCompletionRequest
 from serving.routing import AdapterRef, Route, pin_route, select_route, split_pin
+from serving.thresholds import ThresholdBook
 from serving.upstream import Upstream
+
+log = logging.getLogger("lorag.chat")
 
 
 class Searcher(Protocol):
@@ -24,8 +47,46 @@ class Searcher(Protocol):
     def current(self) -> SnapshotSearcher: ...
 
 
+class ChatMetrics(Protocol):
+    """What the handler reports (serving/observability.py implements it for Prometheus)."""
+
+    def request(self, route: str, mode: str, status: int, seconds: float) -> None: ...
+
+    def retrieval(self, route: str, seconds: float) -> None: ...
+
+    def first_token(self, route: str, seconds: float) -> None: ...
+
+    def tokens(self, route: str, prompt: int, completion: int) -> None: ...
+
+    def rejected(self, reason: str) -> None: ...
+
+
+class NoMetrics:
+    """Reports nothing (unit tests, embedded use)."""
+
+    def request(self, route: str, mode: str, status: int, seconds: float) -> None: ...
+
+    def retrieval(self, route: str, seconds: float) -> None: ...
+
+    def first_token(self, route: str, seconds: float) -> None: ...
+
+    def tokens(self, route: str, prompt: int, completion: int) -> None: ...
+
+    def rejected(self, reason: str) -> None: ...
+
+
 AdapterLookup = Callable[[str, str], AdapterRef | None]
 """(adapter name, version) → the registered version, or None."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The context budget: how to count tokens and how many the model holds."""
+
+    counter: TokenCounter
+    context_len: int
+    answer_reserve: int = 256
+    """Tokens kept for the answer when a request sets no `max_tokens`."""
 
 
 @dataclass
@@ -36,6 +97,9 @@ class PreparedChat:
     body: dict[str, Any]
     citations: list[dict[str, Any]] = field(default_factory=list)
     extension: dict[str, Any] = field(default_factory=dict)
+    mode: str = "none"
+    client_wants_usage: bool = True
+    started: float = field(default_factory=time.perf_counter)
 
     def decorate(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Report the route name (not vLLM's internal model name) and lorag's extension fields."""
@@ -60,6 +124,16 @@ def citations_for(hits: Sequence[Hit], snapshot_id: str) -> list[dict[str, Any]]
     ]
 
 
+def unsupported_parts(request: ChatCompletionRequest) -> tuple[str, str] | None:
+    """The first non-text content part, as (param path, part type): the default model reads text only."""
+    for number, message in enumerate(request.messages):
+        if isinstance(message.content, list):
+            for part in message.content:
+                if part.type != "text":
+                    return f"messages.{number}.content", part.type
+    return None
+
+
 class ChatHandler:
     """Serves `POST /v1/chat/completions` for every route."""
 
@@ -69,13 +143,27 @@ class ChatHandler:
         upstream: Upstream,
         searcher: Searcher | None,
         adapter_version: AdapterLookup | None = None,
+        *,
+        thresholds: ThresholdBook | None = None,
+        budget: Budget | None = None,
+        admission: Admission | None = None,
+        metrics: ChatMetrics | None = None,
+        strict: bool = False,
     ) -> None:
         """`adapter_version(name, version)` finds a registered adapter version for `model="route@vN"`."""
         self.routes = routes
         self.upstream = upstream
         self.searcher = searcher
         self.adapter_version = adapter_version
-        self._loaded = {route.adapter.served_name for route in routes.values() if route.adapter}
+        self.thresholds = thresholds or ThresholdBook(None, None)
+        self.budget = budget
+        self.admission = admission or Admission(max_in_flight=1024, max_queue=4096)
+        self.metrics: ChatMetrics = metrics or NoMetrics()
+        self.strict = strict
+        self.loaded: dict[str, str] = {
+            route.adapter.served_name: route.adapter.path for route in routes.values() if route.adapter
+        }
+        """Adapters vLLM serves for us (versioned name → path), to re-load after a vLLM restart."""
         self._loading = asyncio.Lock()
 
     async def resolve(self, model: str) -> Route:
@@ -88,82 +176,231 @@ class ChatHandler:
             raise NotFoundError(
                 f"route {name!r} has no adapter to pin to {version!r}", param="model", code="model_not_found"
             )
-        adapter_name = route.adapter.served_name.partition("@")[0]
-        adapter = self.adapter_version(adapter_name, version)
+        adapter = await self.load_version(route.adapter.served_name.partition("@")[0], version)
+        return pin_route(route, model, adapter)
+
+    async def load_version(self, adapter_name: str, version: str) -> AdapterRef:
+        """Make vLLM serve a registered adapter version under its versioned name (once)."""
+        adapter = self.adapter_version(adapter_name, version) if self.adapter_version else None
         if adapter is None:
             raise NotFoundError(
                 f"adapter {adapter_name!r} has no version {version!r}", param="model", code="model_not_found"
             )
         async with self._loading:  # one load per version, however many requests ask at once
-            if adapter.served_name not in self._loaded:
+            if adapter.served_name not in self.loaded:
                 await self.upstream.load_adapter(adapter.served_name, adapter.path)
-                self._loaded.add(adapter.served_name)
-        return pin_route(route, model, adapter)
+                self.loaded[adapter.served_name] = adapter.path
+        return adapter
 
-    async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
-        """Resolve the route, retrieve if its policy says so, and build the upstream body."""
+    async def reload_adapters(self) -> None:
+        """Load every adapter this gateway has used into a (restarted) vLLM."""
+        async with self._loading:
+            for served_name, path in self.loaded.items():
+                log.info("re-loading adapter %s", served_name)
+                await self.upstream.load_adapter(served_name, path)
+
+    async def handle(
+        self, request: ChatCompletionRequest, principal: Principal = OPEN
+    ) -> dict[str, Any] | AsyncIterator[str]:
+        """A completion (JSON payload) or, for `stream: true`, its server-sent events."""
+        started = time.perf_counter()
+        route_name, mode = "unknown", "none"
+        entered: float | None = None
+        try:
+            self._check_fields(request)
+            entered = await self.admission.enter()
+            prepared = await self.prepare(request, principal)
+            route_name, mode = prepared.route.name, prepared.mode
+            if request.stream:
+                events = await self._stream(prepared, entered)
+                entered = None  # the stream now owns the slot
+                return events
+            payload = await self.upstream.chat(prepared.body)
+            usage = payload.get("usage") or {}
+            self.metrics.tokens(route_name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+            self.metrics.request(route_name, mode, 200, time.perf_counter() - started)
+            return prepared.decorate(payload)
+        except GatewayError as exc:
+            if isinstance(exc, RateLimitError):
+                self.metrics.rejected("queue_full")
+            self.metrics.request(route_name, mode, exc.status_code, time.perf_counter() - started)
+            raise
+        finally:
+            if entered is not None:
+                self.admission.leave(entered)
+
+    def _check_fields(self, request: ChatCompletionRequest) -> None:
+        unknown = request.unknown_fields()
+        if unknown and self.strict:
+            raise BadRequestError(
+                f"unknown field {unknown[0]!r} (the gateway runs with strict_requests)", param=unknown[0]
+            )
+        if unknown:
+            log.info("passing unknown request fields on to vLLM: %s", ", ".join(unknown))
+        part = unsupported_parts(request)
+        if part is not None:
+            raise UnprocessableError(
+                f"{part[0]}: content parts of type {part[1]!r} are not supported by this text-only model; "
+                "send text parts",
+                param=part[0],
+                code="unsupported_content",
+            )
+
+    async def prepare(self, request: ChatCompletionRequest, principal: Principal = OPEN) -> PreparedChat:
+        """Resolve the route, apply its retrieval policy and the context budget, build the upstream body."""
+        principal.check_route(request.model)
         route = await self.resolve(request.model)
         messages = [message.model_dump(exclude_none=True) for message in request.messages]
+        extension_in = request.lorag
+        policy = (extension_in.retrieval if extension_in else None) or route.retrieval
+        k = (extension_in.k if extension_in else None) or route.k
+        query = last_user_text(messages)
+        decision = before_search(policy, bool(query))
         hits: list[Hit] = []
         snapshot_id = None
-        query = last_user_text(messages)
-        if route.retrieval == "always" and query:
-            # One snapshot for the whole request, even if a refresh swaps `current` meanwhile.
-            searcher = self._require_searcher().current()
-            snapshot_id = searcher.snapshot_id
-            # Embedding is CPU work: keep it off the event loop so other streams keep flowing.
-            try:
-                hits = await asyncio.to_thread(searcher.search, query, route.k, **route.search)
-            except (RetrievalError, OSError, ValueError) as exc:  # a broken snapshot, a missing file, ...
-                raise UpstreamUnavailableError(f"retrieval failed: {exc}") from exc
+        if decision.retrieve:
+            hits, snapshot_id, decision = await self._retrieve(route, query, k, decision)
+        trimmed = 0
+        tools = request.model_dump(exclude_none=True).get("tools")
+        if hits and self.budget is not None:
+            hits, messages, trimmed = await self._fit(request, messages, hits, tools)
+        else:
             messages = with_retrieved_context(messages, hits)
         extension = {
             "route": route.name,
             "adapter": route.adapter.served_name if route.adapter else None,
-            "retrieval": route.retrieval if query else "never",
+            "adapter_version": route.adapter.served_name.partition("@")[2] if route.adapter else None,
             "snapshot": snapshot_id,
+            **decision.report(),
+            "sources": len(hits),
+            "trimmed": trimmed,
         }
         body = request.upstream_body(route.upstream_model, messages)
-        return PreparedChat(route, body, citations_for(hits, snapshot_id or ""), extension)
+        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
+        if request.stream:
+            # Always ask vLLM for usage so that token metrics are exact; dropped again if not asked for.
+            body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
+        prepared = PreparedChat(
+            route, body, citations_for(hits, snapshot_id or ""), extension, "rag" if hits else "none"
+        )
+        prepared.client_wants_usage = wants_usage
+        return prepared
 
-    async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
-        """A non-streaming completion."""
-        return prepared.decorate(await self.upstream.chat(prepared.body))
+    async def _retrieve(
+        self, route: Route, query: str, k: int, decision: Decision
+    ) -> tuple[list[Hit], str, Decision]:
+        # One snapshot for the whole request, even if a refresh swaps `current` meanwhile.
+        searcher = self._require_searcher().current()
+        started = time.perf_counter()
+        # Embedding is CPU work: keep it off the event loop so other streams keep flowing.
+        try:
+            hits = await asyncio.to_thread(searcher.search, query, k, **route.search)
+        except (RetrievalError, OSError, ValueError) as exc:  # a broken snapshot, a missing file, ...
+            raise UpstreamUnavailableError(f"retrieval failed: {exc}") from exc
+        self.metrics.retrieval(route.name, time.perf_counter() - started)
+        threshold = self.thresholds.threshold(split_pin(route.name)[0], route.auto_threshold)
+        decision = after_search(decision, hits, threshold)
+        return (hits if decision.use else []), searcher.snapshot_id, decision
 
-    async def stream(self, prepared: PreparedChat) -> AsyncIterator[str]:
+    async def _fit(
+        self,
+        request: ChatCompletionRequest,
+        messages: list[dict[str, Any]],
+        hits: list[Hit],
+        tools: list[dict[str, Any]] | None,
+    ) -> tuple[list[Hit], list[dict[str, Any]], int]:
+        assert self.budget is not None
+        answer = request.max_completion_tokens or request.max_tokens or self.budget.answer_reserve
+        try:
+            fitted = await asyncio.to_thread(
+                fit_context, messages, hits, self.budget.counter, self.budget.context_len, answer, tools
+            )
+        except GatewayError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a template that cannot render these messages: send as is
+            log.warning("cannot count prompt tokens (%s); sources not trimmed", exc)
+            return hits, with_retrieved_context(messages, hits), 0
+        return fitted.hits, fitted.messages, fitted.trimmed
+
+    async def _stream(self, prepared: PreparedChat, entered: float) -> AsyncIterator[str]:
         """Server-sent events. The first chunk is awaited before returning, so that an upstream failure
         becomes a proper HTTP error instead of a broken 200 stream."""
         chunks = aiter(self.upstream.stream_chat(prepared.body))
-        first = await anext(chunks, None)
-        return self._events(prepared, first, chunks)
+        try:
+            first = await anext(chunks, None)
+        except BaseException:
+            await _close(chunks)
+            raise
+        self.metrics.first_token(prepared.route.name, time.perf_counter() - prepared.started)
+        return self._events(prepared, first, chunks, entered)
 
     async def _events(
-        self, prepared: PreparedChat, first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]]
+        self,
+        prepared: PreparedChat,
+        first: dict[str, Any] | None,
+        chunks: AsyncIterator[dict[str, Any]],
+        entered: float,
     ) -> AsyncIterator[str]:
+        status = 200
         try:
             if first is not None:
-                yield _sse(self._decorate_chunk(prepared, first))
+                event = self._event(prepared, first)
+                if event:
+                    yield event
                 async for chunk in chunks:
-                    yield _sse(self._decorate_chunk(prepared, chunk))
+                    event = self._event(prepared, chunk)
+                    if event:
+                        yield event
         except GatewayError as exc:
             # Headers are gone; OpenAI clients surface an `error` event as an APIError.
+            status = exc.status_code
             yield _sse(exc.body())
         except Exception as exc:  # noqa: BLE001 - e.g. a malformed upstream line: end the stream cleanly
+            status = 500
             yield _sse(error_body(f"internal error while streaming: {type(exc).__name__}", "internal_error"))
+        except BaseException:  # the client went away (cancelled): stop vLLM generating for nobody
+            status = 499
+            raise
+        finally:
+            await _close(chunks)
+            self.admission.leave(entered)
+            self.metrics.request(
+                prepared.route.name, prepared.mode, status, time.perf_counter() - prepared.started
+            )
         yield "data: [DONE]\n\n"
 
-    @staticmethod
-    def _decorate_chunk(prepared: PreparedChat, chunk: dict[str, Any]) -> dict[str, Any]:
-        """Rewrite the model name; the chunk that ends a choice also carries citations and the extension."""
+    def _event(self, prepared: PreparedChat, chunk: dict[str, Any]) -> str | None:
+        """Rewrite the model name; the chunk that ends a choice also carries citations and the extension.
+        The usage chunk is counted, and passed on only if the client asked for it."""
+        usage = chunk.get("usage")
+        if usage and not chunk.get("choices"):
+            self.metrics.tokens(
+                prepared.route.name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            )
+            if not prepared.client_wants_usage:
+                return None
+        elif not prepared.client_wants_usage:
+            chunk.pop("usage", None)
         chunk["model"] = prepared.route.name
         if any(choice.get("finish_reason") for choice in chunk.get("choices", [])):
             prepared.decorate(chunk)
-        return chunk
+        return _sse(chunk)
 
     def _require_searcher(self) -> Searcher:
         if self.searcher is None:
             raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
         return self.searcher
+
+
+async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
+    """Close the upstream stream (its HTTP connection), even from inside a cancelled task."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await close()
+            except Exception as exc:  # noqa: BLE001 - closing must not mask the original outcome
+                log.debug("closing the upstream stream: %s", exc)
 
 
 def _sse(payload: dict[str, Any]) -> str:

@@ -45,9 +45,45 @@ class AuthenticationError(GatewayError):
     error_type = "authentication_error"
 
 
+class PermissionDeniedError(GatewayError):
+    """A valid key that may not do this (a route outside its list, an admin route)."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+
 class NotFoundError(GatewayError):
     status_code = 404
     error_type = "invalid_request_error"
+
+
+class PayloadTooLargeError(GatewayError):
+    status_code = 413
+    error_type = "invalid_request_error"
+
+
+class UnprocessableError(GatewayError):
+    """Well-formed, but asks for something this deployment cannot do (e.g. image parts for a text model)."""
+
+    status_code = 422
+    error_type = "invalid_request_error"
+
+
+class RateLimitError(GatewayError):
+    """The bounded queue is full; retry after `Retry-After` seconds."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, code="queue_full", headers={"Retry-After": str(retry_after_s)})
+
+
+class ContextLengthError(BadRequestError):
+    """Prompt + retrieved sources + answer do not fit the model's context, even with no sources."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="messages", code="context_length_exceeded")
 
 
 class UpstreamUnavailableError(GatewayError):

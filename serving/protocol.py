@@ -82,6 +82,10 @@ class ChatCompletionRequest(BaseModel):
     # --- lorag extension ---
     lorag: RequestExtension | None = None
 
+    def unknown_fields(self) -> list[str]:
+        """Top-level fields the gateway does not know (vLLM extras like `ignore_eos` among them)."""
+        return sorted(self.model_extra or {})
+
     def upstream_body(self, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The body for vLLM: what the caller sent (unknown fields too), with model and messages replaced.
 

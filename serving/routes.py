@@ -1,37 +1,38 @@
-"""HTTP routes: a few lines each — validate, call the handler, shape the response."""
+"""HTTP routes: a few lines each — authenticate, call the handler, shape the response."""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 
+from serving.auth import Keyring, Principal
 from serving.chat import ChatHandler
-from serving.errors import AuthenticationError
+from serving.embeddings import EmbeddingRequest, EmbeddingsHandler
+from serving.errors import NotFoundError, UpstreamUnavailableError
 from serving.protocol import ChatCompletionRequest, ModelList
 
 
-def require_api_key(request: Request) -> None:
-    """Bearer-token check against the configured keys (none configured: open, loopback only)."""
-    keys: list[str] = request.app.state.api_keys
-    if not keys:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    # Compare against every key in constant time so timing reveals nothing about which key is close.
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(token.encode(), key.encode())
-    if scheme.lower() != "bearer" or not token or not matched:
-        raise AuthenticationError(
-            "Invalid or missing API key: send `Authorization: Bearer <key>`.", code="invalid_api_key"
-        )
+def caller(request: Request) -> Principal:
+    """The caller behind the request's Bearer key (401 when keys are configured and it names none)."""
+    keyring: Keyring = request.app.state.keyring
+    return keyring.identify(request.headers.get("authorization"))
 
+
+def admin(request: Request) -> Principal:
+    """Only admin keys (or no keys at all, on loopback) pass."""
+    keyring: Keyring = request.app.state.keyring
+    return keyring.identify_admin(request.headers.get("authorization"))
+
+
+Caller = Annotated[Principal, Depends(caller)]
 
 router = APIRouter()
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+v1 = APIRouter(prefix="/v1")
+admin_router = APIRouter(prefix="/admin", dependencies=[Depends(admin)])
 
 
 @router.get("/health")
@@ -40,23 +41,81 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/ready", response_model=None)
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: vLLM answers and, if a route retrieves, an index snapshot is loaded (503 otherwise)."""
+    ok, checks = await request.app.state.readiness()
+    return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", dependencies=[Depends(admin)])
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition (admin key when keys are configured)."""
+    await request.app.state.status()  # brings the snapshot and queue gauges up to date
+    content, media_type = request.app.state.metrics.render()
+    return Response(content=content, media_type=media_type)
+
+
 @v1.get("/models")
-async def list_models(request: Request) -> ModelList:
-    """The routes clients can name in `model`; adapter routes are children of the base model."""
-    return ModelList(data=request.app.state.model_cards)
+async def list_models(request: Request, principal: Caller) -> ModelList:
+    """The routes this caller can name in `model`; adapter routes are children of the base model."""
+    cards = [card for card in request.app.state.model_cards if principal.may_use(card.id)]
+    return ModelList(data=cards)
 
 
 @v1.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, principal: Caller
+) -> JSONResponse | StreamingResponse:
     """OpenAI chat completions, streaming or not, with lorag's `citations` and `lorag` extensions."""
     handler: ChatHandler = request.app.state.chat
-    prepared = await handler.prepare(body)
-    if body.stream:
-        events = await handler.stream(prepared)
-        return StreamingResponse(
-            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    result = await handler.handle(body, principal)
+    if isinstance(result, dict):
+        return JSONResponse(result)
+    return StreamingResponse(result, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@v1.post("/embeddings", dependencies=[Depends(caller)])
+async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+    """OpenAI embeddings with the index's embedder."""
+    handler: EmbeddingsHandler | None = request.app.state.embeddings
+    if handler is None:
+        raise NotFoundError(
+            "no embedding model is loaded: no route retrieves", param="model", code="model_not_found"
         )
-    return JSONResponse(await handler.complete(prepared))
+    return await handler.handle(body)
+
+
+@admin_router.get("/status")
+async def status(request: Request) -> dict[str, Any]:
+    """What this gateway serves: snapshot, thresholds version, loaded adapters, vLLM process state."""
+    result: dict[str, Any] = await request.app.state.status()
+    return result
+
+
+@admin_router.post("/index/reload")
+async def reload_index(request: Request) -> dict[str, Any]:
+    """Switch to the index's current snapshot now instead of at the next poll."""
+    searcher = request.app.state.chat.searcher
+    if searcher is None:
+        raise UpstreamUnavailableError("no index is open: no route retrieves")
+    swapped = await asyncio.to_thread(searcher.reload_if_changed)
+    return {"snapshot": searcher.snapshot_id, "swapped": swapped}
+
+
+class AdapterLoad(BaseModel):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+
+@admin_router.post("/adapters/load")
+async def load_adapter(body: AdapterLoad, request: Request) -> dict[str, Any]:
+    """Load a registered adapter version into vLLM under its versioned name: `{"name": "demo", "version":
+    "v2"}`; requests can then pin it (`model="demo@v2"`)."""
+    handler: ChatHandler = request.app.state.chat
+    adapter = await handler.load_version(body.name, body.version)
+    return {"loaded": adapter.served_name}
 
 
 router.include_router(v1)
+router.include_router(admin_router)

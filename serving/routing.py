@@ -32,6 +32,8 @@ class Route:
     description: str = ""
     search: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the searcher: `mode`, `filters`, `recency_half_life_days`."""
+    auto_threshold: float | None = None
+    """The route config's pinned `auto` threshold (None: calibrated or default)."""
 
 
 class RouteConfigError(ValueError):
@@ -54,7 +56,14 @@ def build_routes(
                 )
         upstream = adapter.served_name if adapter else base_model
         routes[name] = Route(
-            name, upstream, adapter, config.retrieval, config.k, config.description, search_options(config)
+            name,
+            upstream,
+            adapter,
+            config.retrieval,
+            config.k,
+            config.description,
+            search_options(config),
+            config.auto_threshold,
         )
     return routes
 

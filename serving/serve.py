@@ -13,8 +13,11 @@ from typing import Any, cast
 
 from core.models import resolve_model
 from core.settings import Settings
+from serving.chat import Budget
+from serving.embeddings import EmbeddingsHandler
 from serving.live_index import LiveSearcher, SnapshotSearcher
 from serving.routing import AdapterRef, Route, RouteConfigError, build_routes
+from serving.thresholds import ThresholdBook
 from serving.upstream import VLLMClient
 from serving.vllm_process import ManagedVLLM
 
@@ -39,7 +42,7 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(settings: Settings) -> None:
     """Unsafe defaults are refused at start-up: a public bind needs API keys."""
-    if not settings.api_keys and not is_loopback(settings.host):
+    if not (settings.api_keys or settings.admin_keys) and not is_loopback(settings.host):
         raise UnsafeBindError(
             f"refusing to listen on {settings.host} without API keys: "
             "set `api_keys` in lorag.yaml or LORAG_API_KEYS='[\"...\"]'"
@@ -82,6 +85,14 @@ def adapter_lookup(settings: Settings) -> Callable[[str, str], AdapterRef | None
         return AdapterRef(found.served_name, str(Path(found.path).resolve()))
 
     return lookup
+
+
+def adapter_versions(settings: Settings) -> Callable[[str], list[str]]:
+    """The registered versions of an adapter, for `/v1/models` (read when the list is built)."""
+    from training.registry import AdapterRegistry
+
+    registry = AdapterRegistry(settings.adapters_dir)
+    return registry.versions
 
 
 def needs_index(settings: Settings) -> bool:
@@ -171,6 +182,19 @@ def start_upstream(settings: Settings) -> Upstream:
     return Upstream(managed.url, managed.api_key, settings.chat_model, managed)
 
 
+def context_budget(settings: Settings, upstream: Upstream) -> Budget | None:
+    """How to keep prompts within the model's context: its tokenizer and vLLM's `max_model_len`."""
+    from serving.budget import load_counter, local_model_path, model_context_len
+
+    client = VLLMClient(upstream.url, upstream.api_key)
+    context_len = model_context_len(asyncio.run(_with_client(client, client.models())), upstream.base_model)
+    if context_len is None:
+        log.warning("vLLM does not report max_model_len for %s: sources are not trimmed", upstream.base_model)
+        return None
+    counter = load_counter(local_model_path(settings.chat_model, settings.cache_dir))
+    return Budget(counter, context_len, settings.answer_reserve_tokens) if counter else None
+
+
 async def _with_client(client: VLLMClient, coroutine):  # type: ignore[no-untyped-def]
     try:
         return await coroutine
@@ -182,8 +206,12 @@ def serve(settings: Settings) -> None:
     """Run the gateway until interrupted; a managed vLLM is stopped on the way out."""
     import uvicorn
 
-    from serving.app import build_app
+    from serving.app import Limits, build_app
+    from serving.observability import configure_logging
 
+    logging.getLogger().handlers.clear()  # the CLI's plain handler: the gateway logs one JSON line per event
+    configure_logging("info", settings.json_logs)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
     check_bind(settings)
     adapters = registered_adapters(settings)
     build_routes(
@@ -199,23 +227,45 @@ def serve(settings: Settings) -> None:
         asyncio.run(_with_client(loader, load_adapters(loader, routes)))
         client = VLLMClient(upstream.url, upstream.api_key, settings.request_timeout_s)
         background = []
+        thresholds, budget, embeddings = None, None, None
         if searcher is not None:
+            assert embedder is not None  # opened with the searcher
             background.append(lambda: searcher.follow(settings.snapshot_poll_s))
             if settings.refresh_every_s:
                 background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
+            thresholds = ThresholdBook(settings.thresholds_dir, settings.embedder)
+            background.append(lambda: thresholds.follow(settings.snapshot_poll_s))
+            budget = context_budget(settings, upstream)
+            embeddings = EmbeddingsHandler(embedder, getattr(embedder, "count_tokens", None))
         app = build_app(
             routes,
             client,
             searcher,
             base_model=upstream.base_model,
             api_keys=settings.api_keys,
+            admin_keys=settings.admin_keys,
+            limits=Limits.from_settings(settings),
             on_shutdown=client.aclose,
             background=background,
             adapter_version=adapter_lookup(settings),
+            versions=adapter_versions(settings),
+            thresholds=thresholds,
+            budget=budget,
+            embeddings=embeddings,
+            managed=upstream.managed if settings.restart_vllm else None,
         )
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
+        # On SIGINT/SIGTERM uvicorn stops accepting, lets running requests (streams too) finish for up to
+        # 30 s, then runs the app's shutdown; vLLM (its own session, so no terminal signal reaches it)
+        # is stopped last, after the streams it feeds have drained.
         uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=30
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
         )
     finally:
         if upstream.managed is not None:

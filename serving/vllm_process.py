@@ -135,6 +135,25 @@ class ManagedVLLM:
             self.stop()
             raise VLLMStartError(f"vLLM not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def exit_code(self) -> int | None:
+        """The server's exit status if it has died (None while it runs or before it started)."""
+        return self._process.poll() if self._process is not None else None
+
+    def restart(self) -> None:
+        """Start a fresh server on the same port and key after the old one died; blocks until healthy."""
+        process, self._process = self._process, None
+        if process is not None:
+            # The API server may be gone while its engine process still holds the port and memory.
+            self._signal_group(process, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        self.start()
+        self.wait_healthy()
+
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM the server's process group (it has an engine child), SIGKILL after `grace_s`."""
         process, self._process = self._process, None

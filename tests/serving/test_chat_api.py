@@ -23,7 +23,17 @@ def test_base_route_goes_to_base_model_without_retrieval(client, upstream, searc
     payload = response.json()
     assert payload["model"] == "base"
     assert payload["citations"] == []
-    assert payload["lorag"] == {"route": "base", "adapter": None, "retrieval": "never", "snapshot": None}
+    assert payload["lorag"] == {
+        "route": "base",
+        "adapter": None,
+        "adapter_version": None,
+        "snapshot": None,
+        "policy": "never",
+        "mode": "none",
+        "reason": "policy never",
+        "sources": 0,
+        "trimmed": 0,
+    }
     assert upstream.bodies[0]["model"] == BASE
     assert searcher.queries == []
 
