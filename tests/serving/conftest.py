@@ -35,3 +35,9 @@ def routes():
 @pytest.fixture
 def client(routes, upstream, searcher) -> TestClient:
     return TestClient(build_app(routes, upstream, searcher, base_model=BASE))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (`@pytest.mark.anyio`) run on asyncio, as uvicorn serves the gateway."""
+    return "asyncio"

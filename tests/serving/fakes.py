@@ -52,6 +52,9 @@ class FakeUpstream:
             text = word if i == 0 else " " + word
             yield {**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
         yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        if (body.get("stream_options") or {}).get("include_usage"):  # as vLLM: a last chunk, no choices
+            usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}
+            yield {**base, "choices": [], "usage": usage}
 
 
 class FakeSearcher:
