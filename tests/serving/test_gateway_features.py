@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import ApiKey
-from core.types import Chunk, Hit
+from core.types import Hit
 from serving.app import Limits, build_app
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
