@@ -59,10 +59,11 @@ class ApiKey(BaseModel):
     """Route names this key may use; None: all."""
 
 
-DEFAULT_AUTO_THRESHOLD = 0.5
+DEFAULT_AUTO_THRESHOLD = 0.4
 """`auto` retrieves when the best hit's dense cosine is at least this. Chosen with all-MiniLM-L6-v2 on the
 demo dev split: questions whose answers are in the corpus score 0.58-0.83, ten off-topic requests ("write a
-haiku", "what is 17 times 23?") 0.06-0.24. Other embedders have other scales: calibrate per route."""
+haiku", "what is 17 times 23?") 0.06-0.24; 0.4 sits midway, since short questions score lower ("What is the
+return window?" 0.46). Other embedders have other scales: calibrate per route (`lorag eval calibrate`)."""
 
 BM25_SCALE = 10.0
 """`auto` on a BM25-only route compares `s / (s + BM25_SCALE)` (0..1) with the threshold: raw BM25 scores

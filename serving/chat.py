@@ -206,6 +206,8 @@ class ChatHandler:
         started = time.perf_counter()
         route_name, mode = "unknown", "none"
         entered: float | None = None
+        if split_pin(request.model)[0] in self.routes:
+            route_name = request.model
         try:
             self._check_fields(request)
             entered = await self.admission.enter()

@@ -43,7 +43,7 @@ def test_auto_policy_per_request_reports_mode_and_reason(routes, upstream, cosin
     extension = response.json()["lorag"]
     assert extension["policy"] == "auto" and extension["mode"] == mode
     assert extension["threshold_source"] == "default" and extension["auto_score"] == cosine
-    assert ("threshold 0.500" in extension["reason"]) and len(upstream.bodies[-1]["messages"]) == (
+    assert ("threshold 0.400" in extension["reason"]) and len(upstream.bodies[-1]["messages"]) == (
         2 if mode == "rag" else 1
     )
     assert "lorag" not in upstream.bodies[-1]  # the extension never reaches vLLM
