@@ -64,10 +64,11 @@ def format_source(number: int, hit: Hit) -> str:
     return neutralize(f"[{number}] {label}\n{hit.chunk.text.strip()}")
 
 
-def build_context_message(hits: Sequence[Hit]) -> Message:
-    """The system message that carries retrieved chunks as numbered sources, best first."""
+def build_context_message(hits: Sequence[Hit], header: str | None = None) -> Message:
+    """The system message that carries retrieved chunks as numbered sources, best first, under `header`
+    (the route's instruction; `CONTEXT_HEADER` by default)."""
     blocks = [format_source(number, hit) for number, hit in enumerate(hits, start=1)]
-    return {"role": "system", "content": "\n\n".join([CONTEXT_HEADER, *blocks])}
+    return {"role": "system", "content": "\n\n".join([header or CONTEXT_HEADER, *blocks])}
 
 
 def insert_context(messages: Sequence[Message], context: Message) -> list[Message]:
@@ -82,8 +83,10 @@ def insert_context(messages: Sequence[Message], context: Message) -> list[Messag
     return [*messages[:position], context, *messages[position:]]
 
 
-def with_retrieved_context(messages: Sequence[Message], hits: Sequence[Hit]) -> list[Message]:
+def with_retrieved_context(
+    messages: Sequence[Message], hits: Sequence[Hit], header: str | None = None
+) -> list[Message]:
     """`messages` with the hits inserted as a sources message; unchanged when there are no hits."""
     if not hits:
         return list(messages)
-    return insert_context(messages, build_context_message(hits))
+    return insert_context(messages, build_context_message(hits, header))

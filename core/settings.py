@@ -44,6 +44,9 @@ class RouteConfig(BaseModel):
     """Only chunks that match: `source_prefix`, `source_glob`, `tags` (all given conditions must hold)."""
     recency_half_life_days: float | None = Field(default=None, gt=0)
     """Weight each chunk by `0.5 ** (age / half-life)` of its document, favouring recent documents."""
+    context_header: str | None = None
+    """The instruction above the retrieved sources; unset uses lorag's default, which asks for "one short
+    sentence" (right for the 135M demo model; larger models answer longer questions better without it)."""
     description: str = ""
     """Shown in `/v1/models`."""
 

@@ -76,11 +76,12 @@ def fit_context(
     context_len: int,
     answer_tokens: int,
     tools: list[dict[str, Any]] | None = None,
+    header: str | None = None,
 ) -> Fitted:
     """Keep as many of the best-ranked `hits` as fit with `answer_tokens` left for the answer."""
     kept = list(hits)
     while True:
-        candidate = with_retrieved_context(messages, kept)
+        candidate = with_retrieved_context(messages, kept, header)
         tokens = counter.count(candidate, tools)
         if tokens + answer_tokens <= context_len:
             return Fitted(candidate, kept, tokens, len(hits) - len(kept))

@@ -265,9 +265,9 @@ class ChatHandler:
         trimmed = 0
         tools = request.model_dump(exclude_none=True).get("tools")
         if hits and self.budget is not None:
-            hits, messages, trimmed = await self._fit(request, messages, hits, tools)
+            hits, messages, trimmed = await self._fit(request, route, messages, hits, tools)
         else:
-            messages = with_retrieved_context(messages, hits)
+            messages = with_retrieved_context(messages, hits, route.context_header)
         extension = {
             "route": route.name,
             "adapter": route.adapter.served_name if route.adapter else None,
@@ -307,6 +307,7 @@ class ChatHandler:
     async def _fit(
         self,
         request: ChatCompletionRequest,
+        route: Route,
         messages: list[dict[str, Any]],
         hits: list[Hit],
         tools: list[dict[str, Any]] | None,
@@ -315,13 +316,20 @@ class ChatHandler:
         answer = request.max_completion_tokens or request.max_tokens or self.budget.answer_reserve
         try:
             fitted = await asyncio.to_thread(
-                fit_context, messages, hits, self.budget.counter, self.budget.context_len, answer, tools
+                fit_context,
+                messages,
+                hits,
+                self.budget.counter,
+                self.budget.context_len,
+                answer,
+                tools,
+                route.context_header,
             )
         except GatewayError:
             raise
         except Exception as exc:  # noqa: BLE001 - a template that cannot render these messages: send as is
             log.warning("cannot count prompt tokens (%s); sources not trimmed", exc)
-            return hits, with_retrieved_context(messages, hits), 0
+            return hits, with_retrieved_context(messages, hits, route.context_header), 0
         return fitted.hits, fitted.messages, fitted.trimmed
 
     async def _stream(self, prepared: PreparedChat, entered: float) -> AsyncIterator[str]:

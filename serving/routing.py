@@ -34,6 +34,8 @@ class Route:
     """Keyword arguments for the searcher: `mode`, `filters`, `recency_half_life_days`."""
     auto_threshold: float | None = None
     """The route config's pinned `auto` threshold (None: calibrated or default)."""
+    context_header: str | None = None
+    """The instruction above the sources (None: lorag's default)."""
 
 
 class RouteConfigError(ValueError):
@@ -64,6 +66,7 @@ def build_routes(
             config.description,
             search_options(config),
             config.auto_threshold,
+            config.context_header,
         )
     return routes
 
