@@ -9,7 +9,7 @@ ranked, not how well it matched, so the best hit of an off-topic query gets the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.settings import BM25_SCALE
@@ -41,18 +41,18 @@ class Decision:
     threshold_source: str | None = None
 
     def report(self) -> dict[str, Any]:
-        """The JSON fields: `policy`, `mode` (`rag` or `none`), `reason`; for `auto` the score compared."""
+        """The JSON fields: `policy`, `mode` (`rag` or `none`), `reason`; when the index was searched, the
+        best hit's `relevance` (what `auto` compares; calibration reads it from `always` responses); for
+        `auto` the threshold and where it came from."""
         fields: dict[str, Any] = {
             "policy": self.policy,
             "mode": "rag" if self.use else "none",
             "reason": self.reason,
         }
+        if self.retrieve:
+            fields["relevance"] = None if self.score is None else round(self.score, 4)
         if self.policy == "auto":
-            fields.update(
-                auto_score=None if self.score is None else round(self.score, 4),
-                threshold=self.threshold,
-                threshold_source=self.threshold_source,
-            )
+            fields.update(threshold=self.threshold, threshold_source=self.threshold_source)
         return fields
 
 
@@ -79,14 +79,15 @@ def relevance(hit: Hit) -> float | None:
 
 
 def after_search(decision: Decision, hits: Sequence[Hit], threshold: Threshold) -> Decision:
-    """`auto`: keep the sources when the top hit's relevance reaches the threshold."""
-    if decision.policy != "auto":
-        return decision
-    if not hits:
-        return Decision("auto", True, False, "no hits", None, threshold.value, threshold.source)
+    """`auto`: keep the sources when the best hit's relevance reaches the threshold. Every policy that
+    searched records that relevance."""
     # The best match among the hits: with hybrid search, fusion may rank a weaker cosine first.
     scores = [score for score in map(relevance, hits) if score is not None]
     score = max(scores) if scores else None
+    if decision.policy != "auto":
+        return replace(decision, score=score)
+    if not hits:
+        return Decision("auto", True, False, "no hits", None, threshold.value, threshold.source)
     if score is None:
         return Decision("auto", True, False, "the search gave no thresholdable score", None, threshold.value)
     use = score >= threshold.value

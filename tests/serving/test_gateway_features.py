@@ -42,7 +42,7 @@ def test_auto_policy_per_request_reports_mode_and_reason(routes, upstream, cosin
     assert response.status_code == 200, response.text
     extension = response.json()["lorag"]
     assert extension["policy"] == "auto" and extension["mode"] == mode
-    assert extension["threshold_source"] == "default" and extension["auto_score"] == cosine
+    assert extension["threshold_source"] == "default" and extension["relevance"] == cosine
     assert ("threshold 0.400" in extension["reason"]) and len(upstream.bodies[-1]["messages"]) == (
         2 if mode == "rag" else 1
     )

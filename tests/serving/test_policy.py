@@ -31,10 +31,12 @@ def test_auto_uses_sources_only_above_threshold():
     assert pending.retrieve and not pending.use
     high = after_search(pending, [hit(0.7, dense=0.7)], Threshold(0.5, "default"))
     low = after_search(pending, [hit(0.3, dense=0.3)], Threshold(0.5, "default"))
-    assert high.use and high.report()["mode"] == "rag" and high.report()["auto_score"] == 0.7
+    assert high.use and high.report()["mode"] == "rag" and high.report()["relevance"] == 0.7
     assert not low.use and low.report()["mode"] == "none"
     assert "0.300 < threshold 0.500 (default)" in low.reason
     assert after_search(pending, [hit(0.5, dense=0.5)], Threshold(0.5, "x")).use  # at the threshold: use
+    always = after_search(before_search("always", True), [hit(0.3, dense=0.3)], Threshold(0.5, "default"))
+    assert always.use and always.report()["relevance"] == 0.3 and "threshold" not in always.report()
 
 
 def test_auto_never_thresholds_the_rank_fusion_score():
