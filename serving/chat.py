@@ -109,10 +109,11 @@ class PreparedChat:
         return payload
 
 
-def citations_for(hits: Sequence[Hit], snapshot_id: str) -> list[dict[str, Any]]:
-    """The `citations` extension: one entry per numbered source in the prompt."""
-    return [
-        Citation(
+def citations_for(hits: Sequence[Hit], snapshot_id: str, include_text: bool = False) -> list[dict[str, Any]]:
+    """The `citations` extension: one entry per numbered source in the prompt (with its text if asked)."""
+    citations = []
+    for index, hit in enumerate(hits, start=1):
+        citation = Citation(
             index,
             hit.chunk.source_id,
             hit.chunk.chunk_id,
@@ -120,8 +121,10 @@ def citations_for(hits: Sequence[Hit], snapshot_id: str) -> list[dict[str, Any]]
             snapshot_id,
             str(hit.chunk.metadata.get("content_hash", "")),
         ).to_dict()
-        for index, hit in enumerate(hits, start=1)
-    ]
+        if include_text:
+            citation["text"] = hit.chunk.text
+        citations.append(citation)
+    return citations
 
 
 def unsupported_parts(request: ChatCompletionRequest) -> tuple[str, str] | None:
@@ -283,7 +286,11 @@ class ChatHandler:
             # Always ask vLLM for usage so that token metrics are exact; dropped again if not asked for.
             body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
         prepared = PreparedChat(
-            route, body, citations_for(hits, snapshot_id or ""), extension, "rag" if hits else "none"
+            route,
+            body,
+            citations_for(hits, snapshot_id or "", bool(extension_in and extension_in.include_text)),
+            extension,
+            "rag" if hits else "none",
         )
         prepared.client_wants_usage = wants_usage
         return prepared

@@ -57,6 +57,8 @@ class RequestExtension(BaseModel):
     """Overrides the route's retrieval policy for this request."""
     k: int | None = Field(default=None, ge=1, le=50)
     """Overrides the route's number of retrieved chunks."""
+    include_text: bool = False
+    """Add each source's text to its citation (evaluation measures lexical support with it)."""
 
 
 class ChatCompletionRequest(BaseModel):

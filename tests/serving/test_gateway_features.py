@@ -49,6 +49,12 @@ def test_auto_policy_per_request_reports_mode_and_reason(routes, upstream, cosin
     assert "lorag" not in upstream.bodies[-1]  # the extension never reaches vLLM
 
 
+def test_citations_carry_text_only_when_asked(client):
+    plain = chat(client, model="base+rag").json()["citations"]
+    with_text = chat(client, model="base+rag", lorag={"include_text": True}).json()["citations"]
+    assert "text" not in plain[0] and with_text[0]["text"] == "The Driftglass 3 tent costs $319."
+
+
 def test_request_can_turn_retrieval_off_on_a_rag_route(client, upstream, searcher):
     response = chat(client, model="base+rag", lorag={"retrieval": "never"})
     assert response.json()["lorag"]["mode"] == "none" and searcher.queries == []
