@@ -3,7 +3,7 @@
 Each aggregate returns `{"score": mean, "individual_scores": [...]}` so callers can report both, and can
 put a bootstrap interval on the mean (`eval.bootstrap`). Exact match and token F1 normalise answers as the
 official SQuAD script does, so their numbers compare with published ones; containment keeps lorag's own
-`normalize`, which leaves punctuation alone ("$319" must not match "319.5").
+`normalize`, which keeps punctuation, so that an answer such as "$319" or "LX-47" is looked for as written.
 """
 
 from __future__ import annotations
