@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from eval.datasets import load_questions
+from eval.datasets import DEMO_DATASET, Passage, Question, detect_format, load_dataset, load_questions
 
 
 def test_demo_dataset_shape():
@@ -19,3 +22,88 @@ def test_bad_line_is_reported_with_its_number(tmp_path):
     path.write_text('{"id": "a", "question": "q", "answers": ["x"]}\n{"id": "b"}\n')
     with pytest.raises(ValueError, match=r"d.jsonl:2"):
         load_questions(path)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_question_constructor_stays_backward_compatible():
+    question = Question("a", "q?", ["x"], "evolving", ["s.md"])
+    assert (question.split, question.reference, question.metadata) == (None, None, {})
+
+
+def test_lorag_jsonl_with_optional_fields_and_duplicate_ids(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": "a", "question": "q", "answers": ["x"], "split": "calibration"}\n')
+    dataset = load_dataset(path)
+    assert dataset.documents == [] and dataset.questions[0].split == "calibration"
+    path.write_text(
+        '{"id": "a", "question": "q", "answers": ["x"]}\n\n{"id": "a", "question": "r", "answers": ["y"]}\n'
+    )
+    with pytest.raises(ValueError, match=r"d.jsonl:3: duplicate id 'a'"):
+        load_questions(path)
+
+
+def test_squad_paragraphs_become_passages_and_unanswerable_questions_are_left_out():
+    dataset = load_dataset(FIXTURES / "squad.json")
+    assert [p.id for p in dataset.documents] == ["Lumora#0", "Lumora#1"]
+    assert dataset.documents[1] == Passage("Lumora#1", "Its mascot is a fox called Pipwick.", "Lumora")
+    assert [q.id for q in dataset.questions] == ["q1", "q3"]
+    first = dataset.questions[0]
+    assert first.answers == ["Marisol Okafor-Lindqvist", "Okafor-Lindqvist"]
+    assert (first.gold_sources, first.kind) == (["Lumora#0"], "evolving")
+
+
+def test_hotpotqa_pools_passages_by_title_and_golds_are_supporting_titles():
+    dataset = load_dataset(FIXTURES / "hotpotqa.jsonl", kind="multihop")
+    passages = {p.id: p for p in dataset.documents}
+    assert list(passages) == ["Tinted Windows (album)", "Tinted Windows (band)", "Ants Marching"]
+    # Sentences carry their leading space; the longer excerpt of a page shared by two questions wins.
+    assert (
+        passages["Tinted Windows (band)"].text
+        == "Tinted Windows was an American supergroup. Their first show was in Tulsa."
+    )
+    assert passages["Ants Marching"].text == "Ants Marching is a song. It was released in 1995."
+    first, second = dataset.questions
+    assert first.answers == ["Tulsa"] and first.kind == "multihop"
+    assert first.gold_sources == ["Tinted Windows (album)", "Tinted Windows (band)"]
+    assert first.metadata == {"type": "bridge", "level": "hard"}
+    assert second.gold_sources == ["Ants Marching"]
+
+
+def test_pubmedqa_answers_are_the_decision_and_the_abstract_is_the_passage():
+    dataset = load_dataset(FIXTURES / "pubmedqa.json")
+    first = dataset.questions[0]
+    assert (first.id, first.answers, first.gold_sources) == ("111", ["yes"], ["111"])
+    assert first.reference == "Telephone counselling works best for nonadherent women."
+    assert first.metadata == {"year": "2000"}
+    assert dataset.documents[0] == Passage(
+        "111",
+        "Background: Counselling by phone is promising.\n\n"
+        "Results: Phone counselling raised adherence (71% vs 61%).",
+        "PubMed 111",
+    )
+    # The conclusion is the reference answer, so it must not be in the passage that retrieval returns.
+    assert all(q.reference not in p.text for q, p in zip(dataset.questions, dataset.documents, strict=True))
+    assert dataset.documents[0].to_record() == {
+        "id": "111",
+        "title": "PubMed 111",
+        "text": dataset.documents[0].text,
+    }
+
+
+def test_format_detection_and_explicit_format(tmp_path):
+    assert detect_format(FIXTURES / "squad.json") == "squad"
+    assert detect_format(FIXTURES / "hotpotqa.jsonl") == "hotpotqa"
+    assert detect_format(FIXTURES / "pubmedqa.json") == "pubmedqa"
+    assert detect_format(DEMO_DATASET) == "lorag"
+    compact = tmp_path / "squad_one_line.json"
+    compact.write_text(json.dumps(json.loads((FIXTURES / "squad.json").read_text())))
+    assert detect_format(compact) == "squad"
+    assert len(load_dataset(FIXTURES / "squad.json", format="squad").questions) == 2
+    odd = tmp_path / "odd.json"
+    odd.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a dataset"):
+        load_dataset(odd)
+    with pytest.raises(ValueError, match="unknown dataset format"):
+        load_dataset(odd, format="csv")  # type: ignore[arg-type]
