@@ -26,6 +26,10 @@ bench_app = typer.Typer(
     no_args_is_help=True, help="Benchmarks that print one table (run on a quiet machine)."
 )
 app.add_typer(bench_app, name="bench")
+eval_app = typer.Typer(
+    no_args_is_help=True, help="Measure routes on your questions; compare runs; calibrate `auto`."
+)
+app.add_typer(eval_app, name="eval")
 
 SettingsFile = Annotated[
     Path | None,
@@ -281,3 +285,116 @@ def bench_retrieval(
     from retrieval.bench import run_retrieval_bench
 
     run_retrieval_bench(data if data.is_dir() else None, out=typer.echo, quick=quick)
+
+
+RoutesOption = Annotated[str, typer.Option("--routes", help="Comma-separated routes to evaluate.")]
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="A running gateway (default: start `lorag serve` for the run).")
+]
+ApiKeyOption = Annotated[
+    str | None, typer.Option("--api-key", help="The gateway's API key, if it needs one.")
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Run directory (default: <home>/eval/<run id>).")
+]
+
+
+@eval_app.command("run")
+def eval_run(
+    ctx: typer.Context,
+    dataset: Annotated[
+        Path, typer.Option("--dataset", help="lorag JSONL, SQuAD JSON, HotpotQA or PubMedQA.")
+    ] = (Path("eval/datasets/demo.jsonl")),
+    routes: RoutesOption = "base,demo,base+rag,demo+rag",
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    out: OutOption = None,
+    max_tokens: Annotated[int, typer.Option(help="Answer length cap.")] = 64,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 4,
+    k: Annotated[int | None, typer.Option("--k", help="Sources per request (overrides the routes').")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    rate: Annotated[float, typer.Option(help="Requests/s for the cost projection.")] = 10.0,
+) -> None:
+    """Every question through every route (the production path), then a report: quality with intervals,
+    retrieval, latency, tokens and cost per route (report.md, report.html, summary.json)."""
+    from eval.commands import run_eval
+
+    run_eval(
+        _settings(ctx),
+        dataset,
+        _split_routes(routes),
+        url=url,
+        api_key=api_key,
+        out=out,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        k=k,
+        limit=limit,
+        rate_rps=rate,
+        echo=typer.echo,
+    )
+
+
+@eval_app.command("report")
+def eval_report(
+    ctx: typer.Context,
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    rate: Annotated[float, typer.Option(help="Requests/s for the cost projection.")] = 10.0,
+) -> None:
+    """Rebuild a run's report from its records (e.g. with new prices)."""
+    from eval.commands import report
+
+    for path in report(run, _settings(ctx), rate, echo=typer.echo):
+        typer.echo(str(path))
+
+
+@eval_app.command("compare")
+def eval_compare(
+    a: Annotated[Path, typer.Argument(help="The earlier run directory.")],
+    b: Annotated[Path, typer.Argument(help="The later run directory.")],
+) -> None:
+    """What changed between two runs: per route and kind, with paired intervals on shared questions."""
+    from eval.commands import compare
+
+    compare(a, b, echo=typer.echo)
+
+
+@eval_app.command("calibrate")
+def eval_calibrate(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Option("--dataset", help="Questions to calibrate on.")] = Path(
+        "eval/datasets/demo.jsonl"
+    ),
+    routes: RoutesOption = "base+rag,demo+rag",
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    out: OutOption = None,
+    max_tokens: Annotated[int, typer.Option(help="Answer length cap.")] = 64,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 4,
+    held_out: Annotated[float, typer.Option(help="Share of questions held out for the report.")] = 0.5,
+    write: Annotated[bool, typer.Option(help="Publish the thresholds (gateways reload them).")] = True,
+) -> None:
+    """Fit each route's `auto` threshold on a calibration split and report `auto` vs `never` vs `always` on
+    the held-out split; publishes a new thresholds version."""
+    from eval.commands import calibrate_routes
+
+    calibrate_routes(
+        _settings(ctx),
+        dataset,
+        _split_routes(routes),
+        url=url,
+        api_key=api_key,
+        out=out,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        held_out_share=held_out,
+        write=write,
+        echo=typer.echo,
+    )
+
+
+def _split_routes(routes: str) -> list[str]:
+    names = [name.strip() for name in routes.split(",") if name.strip()]
+    if not names:
+        raise typer.BadParameter("name at least one route", param_hint="--routes")
+    return names

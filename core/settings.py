@@ -18,6 +18,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from eval.cost import Price  # a plain pydantic model: the settings file holds the price table
+
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 CONFIG_ENV = "LORAG_CONFIG"
@@ -192,6 +194,9 @@ class Settings(BaseSettings):
     corpus_dir: Path | None = None
     """Documents indexed by `lorag index build`; unset uses the demo corpus shipped with lorag."""
     routes: dict[str, RouteConfig] = Field(default_factory=default_routes)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    """What each route costs, for evaluation reports: route name (or `*` for all) → per-million-token prices
+    (`input_per_million`, `output_per_million`) or `gpu_hour` + `gpus` (see `eval/cost.py`)."""
 
     @field_validator("api_keys")
     @classmethod

@@ -1,0 +1,71 @@
+"""A gateway for an evaluation to talk to: the one at `--url`, or a `lorag serve` the run starts and stops.
+
+Datasets that bring their own passages (HotpotQA, PubMedQA, SQuAD) are evaluated in a home of their own
+(`<home>/eval-homes/<name>/`): the passages become a JSONL corpus, indexed once (refreshed, so a rerun
+embeds nothing), with the demo adapter registered so that every default route can answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.settings import Settings
+from eval.datasets import Passage
+from serving.vllm_process import free_port, poll_health
+
+CORPUS_FILE = "passages.jsonl"
+"""Source ids of passages are `passages.jsonl#<passage id>`; metrics match gold ids on the part after `#`."""
+
+
+def dataset_home(settings: Settings, name: str, passages: list[Passage]) -> Path:
+    """A lorag home with `passages` indexed and the demo adapter registered (idempotent)."""
+    from retrieval.build import refresh
+    from training.demo_adapter import register_demo_adapter
+
+    home = settings.home / "eval-homes" / name
+    corpus = home / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(passage.to_record(), ensure_ascii=False) + "\n" for passage in passages)
+    target = corpus / CORPUS_FILE
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    local = settings.model_copy(update={"home": home, "corpus_dir": corpus})
+    refresh(local)
+    register_demo_adapter(local.adapters_dir, local.cache_dir)
+    return home
+
+
+@contextmanager
+def managed_gateway(home: Path, log_path: Path, timeout_s: float = 900) -> Iterator[str]:
+    """`lorag serve` on free ports with `home` (and this process's LORAG_* settings); yields its URL."""
+    port, vllm_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    env = dict(os.environ, LORAG_HOME=str(home), LORAG_PORT=str(port), LORAG_VLLM__PORT=str(vllm_port))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from core.cli import app; app(prog_name='lorag')", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        outcome = poll_health(url, process, timeout_s)
+        if outcome != "healthy":
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the evaluation gateway {outcome}; its log ({log_path}):\n{tail}")
+        yield url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
