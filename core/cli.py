@@ -393,6 +393,26 @@ def eval_calibrate(
     )
 
 
+@eval_app.command("refresh-scenario")
+def eval_refresh_scenario(
+    ctx: typer.Context,
+    routes: RoutesOption = "base+rag,demo+rag,demo",
+    out: OutOption = None,
+    max_tokens: Annotated[int, typer.Option(help="Answer length cap.")] = 48,
+) -> None:
+    """Facts change in a copy of the demo corpus, `index refresh` runs, and the retrieval routes answer with
+    the new facts on the same adapter version (eval/datasets/demo_refresh)."""
+    from eval.run import new_run_id
+    from eval.scenario import run_refresh_scenario
+
+    settings = _settings(ctx)
+    directory = out or settings.home / "eval" / f"refresh-{new_run_id()}"
+    run_refresh_scenario(
+        settings, _split_routes(routes), out=directory, max_tokens=max_tokens, echo=typer.echo
+    )
+    typer.echo(f"records and scenario.json: {directory}")
+
+
 def _split_routes(routes: str) -> list[str]:
     names = [name.strip() for name in routes.split(",") if name.strip()]
     if not names:

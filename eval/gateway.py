@@ -42,10 +42,15 @@ def dataset_home(settings: Settings, name: str, passages: list[Passage]) -> Path
 
 
 @contextmanager
-def managed_gateway(home: Path, log_path: Path, timeout_s: float = 900) -> Iterator[str]:
-    """`lorag serve` on free ports with `home` (and this process's LORAG_* settings); yields its URL."""
+def managed_gateway(
+    home: Path, log_path: Path, timeout_s: float = 900, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`lorag serve` on free ports with `home` (and this process's LORAG_* settings, plus `env`); yields
+    its URL."""
     port, vllm_port = free_port("127.0.0.1"), free_port("127.0.0.1")
-    env = dict(os.environ, LORAG_HOME=str(home), LORAG_PORT=str(port), LORAG_VLLM__PORT=str(vllm_port))
+    env = dict(
+        os.environ, **(env or {}), LORAG_HOME=str(home), LORAG_PORT=str(port), LORAG_VLLM__PORT=str(vllm_port)
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
