@@ -1,0 +1,88 @@
+"""`lorag eval` against the real stack: the demo report, calibration of `auto`, and the refresh scenario."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from core.thresholds import read_current
+from tests.e2e.conftest import LORAG, REPORT, lorag_env
+
+pytestmark = pytest.mark.e2e
+
+
+def lorag(gateway, *args: str, **env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [LORAG, *args], env=lorag_env(gateway.home, **env), check=True, capture_output=True, text=True
+    )
+
+
+def test_eval_run_on_the_demo_set_meets_the_targets(gateway, tmp_path):  # type: ignore[no-untyped-def]
+    out = tmp_path / "run"
+    routes = "demo,base+rag,demo+rag"
+    lorag(
+        gateway,
+        "eval",
+        "run",
+        "--url",
+        gateway.url,
+        "--routes",
+        routes,
+        "--out",
+        str(out),
+        "--max-tokens",
+        "48",
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert (out / "report.html").exists() and (out / "report.md").exists()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+
+    def containment(route: str, kind: str | None = None) -> dict:  # type: ignore[type-arg]
+        quality = summary["routes"][route]["quality"]
+        return quality["overall"]["containment"] if kind is None else quality["by_kind"][kind]["containment"]
+
+    REPORT["eval demo (containment)"] = ", ".join(
+        f"{route} {containment(route)['mean']:.2f}" for route in routes.split(",")
+    )
+    assert containment("demo", "static")["mean"] >= 0.7
+    assert containment("base+rag", "evolving")["mean"] >= 0.7
+    best_single = max(containment(route)["mean"] for route in ("demo", "base+rag"))
+    assert containment("demo+rag")["mean"] >= best_single
+    assert summary["routes"]["base+rag"]["tokens"]["prompt"] > summary["routes"]["demo"]["tokens"]["prompt"]
+
+
+def test_calibrate_publishes_thresholds_the_gateway_uses(gateway, tmp_path):  # type: ignore[no-untyped-def]
+    result = lorag(
+        gateway, "eval", "calibrate", "--url", gateway.url, "--routes", "base+rag", "--out", str(tmp_path)
+    )
+    calibration = json.loads((tmp_path / "calibration.json").read_text())
+    entry = calibration["routes"]["base+rag"]
+    assert entry["held_out"]["n"] > 0 and {"never", "always", "auto"} <= entry["held_out"].keys()
+    current = read_current(gateway.home / "thresholds")
+    assert current is not None and current.routes["base+rag"] == entry["threshold"]
+    REPORT["calibrated auto (base+rag, held out)"] = result.stdout.strip().splitlines()[1]
+
+
+def test_refresh_scenario_new_facts_without_retraining(gateway, tmp_path):  # type: ignore[no-untyped-def]
+    # The scenario's gateway reuses the session's vLLM (LORAG_VLLM_URL) instead of starting its own.
+    lorag(
+        gateway,
+        "eval",
+        "refresh-scenario",
+        "--routes",
+        "demo+rag,demo",
+        "--out",
+        str(tmp_path),
+        LORAG_VLLM_URL=gateway.vllm_url,
+        LORAG_VLLM_API_KEY=gateway.vllm_api_key,
+    )
+    report = json.loads((tmp_path / "scenario.json").read_text())
+    hybrid, adapter_only = report["routes"]["demo+rag"], report["routes"]["demo"]
+    REPORT["refresh scenario demo+rag (new answer after)"] = (
+        f"{hybrid['new_answer_after_refresh']['mean']:.2f}"
+    )
+    assert hybrid["new_answer_after_refresh"]["mean"] >= 0.6
+    assert hybrid["adapters"] == ["demo@v1"] and len(hybrid["snapshots"]) == 2
+    assert adapter_only["new_answer_after_refresh"]["mean"] <= 0.2  # the adapter alone cannot know
