@@ -418,3 +418,44 @@ def _split_routes(routes: str) -> list[str]:
     if not names:
         raise typer.BadParameter("name at least one route", param_hint="--routes")
     return names
+
+
+@bench_app.command("serve")
+def bench_serve(
+    ctx: typer.Context,
+    clients: Annotated[int, typer.Option(help="Concurrent streaming clients.")] = 16,
+    max_tokens: Annotated[int, typer.Option(help="Output tokens per request (ignore_eos).")] = 128,
+    repeats: Annotated[int, typer.Option(help="Interleaved rounds over all targets.")] = 3,
+    requests_per_client: Annotated[int, typer.Option(help="Requests per client and pass.")] = 4,
+    quick: Annotated[
+        bool, typer.Option(help="2 clients x 8 tokens once, no HF stream: a smoke run.")
+    ] = False,
+    vllm_url: Annotated[
+        str | None, typer.Option("--vllm-url", help="Use this running vLLM server instead of starting one.")
+    ] = None,
+    vllm_api_key: Annotated[str | None, typer.Option("--vllm-api-key", help="API key of --vllm-url.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the results as JSON here, and a .png chart beside it.")
+    ] = None,
+    port_range: Annotated[
+        str | None, typer.Option("--port-range", help="Listen only on these ports, e.g. 18100-18199.")
+    ] = None,
+) -> None:
+    """Gateway overhead: the same streaming load, interleaved, against vLLM directly and the gateway's
+    base, base+rag and demo (LoRA) routes, plus retrieval alone and one HF generate() stream."""
+    from serving.bench import parse_port_range, run_serve_bench
+
+    with _index_errors():
+        run_serve_bench(
+            _settings(ctx),
+            clients=clients,
+            max_tokens=max_tokens,
+            repeats=repeats,
+            requests_per_client=requests_per_client,
+            quick=quick,
+            vllm_url=vllm_url,
+            vllm_api_key=vllm_api_key,
+            json_path=out,
+            port_range=parse_port_range(port_range) if port_range else None,
+            out=typer.echo,
+        )
