@@ -266,7 +266,7 @@ class ChatHandler:
         if decision.retrieve:
             hits, snapshot_id, decision = await self._retrieve(route, query, k, decision)
         trimmed = 0
-        tools = request.model_dump(exclude_none=True).get("tools")
+        tools = request.model_dump(include={"tools"}, exclude_none=True).get("tools") if hits else None
         if hits and self.budget is not None:
             hits, messages, trimmed = await self._fit(request, route, messages, hits, tools)
         else:
