@@ -314,3 +314,32 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+NULLABLE_IN_OPENAI = {
+    "choice": frozenset({"finish_reason", "logprobs"}),
+    "message": frozenset({"content", "refusal"}),
+}
+"""Fields OpenAI's response schemas allow to be null; vLLM also sends most optional fields as null."""
+
+
+def _drop_nulls(obj: Any, keep: frozenset[str] = frozenset()) -> None:
+    if isinstance(obj, dict):
+        for key in [key for key, value in obj.items() if value is None and key not in keep]:
+            del obj[key]
+
+
+def openai_shaped(payload: dict[str, Any]) -> dict[str, Any]:
+    """A vLLM completion or chunk with the nulls OpenAI's schema does not allow removed, in place.
+
+    vLLM serialises every optional field (`annotations`, `function_call`, `prompt_tokens_details`, its own
+    `stop_reason`, ...), unset ones as null, where OpenAI's schema has them absent; strict clients and
+    schema checks reject the nulls. Only OpenAI's own objects are touched, never lorag's extension.
+    """
+    _drop_nulls(payload)
+    _drop_nulls(payload.get("usage"))
+    for choice in payload.get("choices") or []:
+        _drop_nulls(choice, NULLABLE_IN_OPENAI["choice"])
+        for part in ("message", "delta"):
+            _drop_nulls(choice.get(part) if isinstance(choice, dict) else None, NULLABLE_IN_OPENAI["message"])
+    return payload

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from serving.protocol import UNSUPPORTED_PART_ERROR, ChatCompletionRequest, NamedToolChoice
+from serving.protocol import UNSUPPORTED_PART_ERROR, ChatCompletionRequest, NamedToolChoice, openai_shaped
 
 USER = [{"role": "user", "content": "hi"}]
 TOOL = {
@@ -192,3 +192,52 @@ def test_named_tool_choice_errors_say_what_is_missing(client):
     body = {"model": "base", "messages": USER, "tools": [TOOL], "tool_choice": {"type": "function"}}
     error = client.post("/v1/chat/completions", json=body).json()["error"]
     assert error["message"] == "tool_choice: function: Field required"
+
+
+def test_openai_shaped_drops_the_nulls_openai_leaves_out():
+    completion = {
+        "id": "c",
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "refusal": None,
+                    "annotations": None,
+                    "audio": None,
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+                "stop_reason": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "total_tokens": 2,
+            "prompt_tokens_details": None,
+        },
+        "lorag": {"snapshot": None},
+    }
+    assert openai_shaped(completion) == {
+        "id": "c",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "lorag": {"snapshot": None},  # lorag's extension is not OpenAI's to shape
+    }
+    chunk = {
+        "choices": [{"index": 0, "delta": {"content": "a", "tool_calls": None}, "finish_reason": None}],
+        "usage": None,
+    }
+    assert openai_shaped(chunk) == {
+        "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]
+    }
