@@ -330,16 +330,19 @@ def _drop_nulls(obj: Any, keep: frozenset[str] = frozenset()) -> None:
 
 
 def openai_shaped(payload: dict[str, Any]) -> dict[str, Any]:
-    """A vLLM completion or chunk with the nulls OpenAI's schema does not allow removed, in place.
+    """A vLLM completion or chunk made to fit OpenAI's response schema, in place.
 
     vLLM serialises every optional field (`annotations`, `function_call`, `prompt_tokens_details`, its own
     `stop_reason`, ...), unset ones as null, where OpenAI's schema has them absent; strict clients and
-    schema checks reject the nulls. Only OpenAI's own objects are touched, never lorag's extension.
+    schema checks reject the nulls. `logprobs.refusal`, which OpenAI requires, is added. Only OpenAI's own
+    objects are touched, never lorag's extension.
     """
     _drop_nulls(payload)
     _drop_nulls(payload.get("usage"))
     for choice in payload.get("choices") or []:
         _drop_nulls(choice, NULLABLE_IN_OPENAI["choice"])
+        if isinstance(choice.get("logprobs"), dict):
+            choice["logprobs"].setdefault("refusal", None)  # required (nullable) by OpenAI, absent in vLLM
         for part in ("message", "delta"):
-            _drop_nulls(choice.get(part) if isinstance(choice, dict) else None, NULLABLE_IN_OPENAI["message"])
+            _drop_nulls(choice.get(part), NULLABLE_IN_OPENAI["message"])
     return payload

@@ -241,3 +241,9 @@ def test_openai_shaped_drops_the_nulls_openai_leaves_out():
     assert openai_shaped(chunk) == {
         "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]
     }
+
+
+def test_openai_shaped_completes_logprobs_with_refusal():
+    choice = {"index": 0, "message": {"role": "assistant", "content": "a"}, "logprobs": {"content": []}}
+    shaped = openai_shaped({"choices": [choice]})
+    assert shaped["choices"][0]["logprobs"] == {"content": [], "refusal": None}
