@@ -110,6 +110,10 @@ class VLLMSettings(BaseModel):
     max_loras: int = 4
     """Adapters resident at once; leaves room for old and new versions to overlap during a swap."""
     max_lora_rank: int = 16
+    tool_call_parser: str | None = "pythonic"
+    """vLLM honours `tool_choice` only with a tool parser. Named and `required` calls are forced by guided
+    decoding with any model; `auto` calls are parsed from the model's output, so pick the parser that
+    matches the model (e.g. `hermes` for Qwen 2.5). None: vLLM refuses requests that send `tools`."""
     startup_timeout_s: float = 600.0
     extra_args: list[str] = Field(default_factory=list)
     """Passed verbatim to `vllm.entrypoints.openai.api_server`."""

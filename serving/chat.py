@@ -27,13 +27,12 @@ from serving.errors import (
     GatewayError,
     NotFoundError,
     RateLimitError,
-    UnprocessableError,
     UpstreamUnavailableError,
     error_body,
 )
 from serving.live_index import SnapshotSearcher
 from serving.policy import Decision, after_search, before_search
-from serving.protocol import ChatCompletionRequest
+from serving.protocol import ChatCompletionRequest, openai_shaped
 from serving.routing import AdapterRef, Route, pin_route, select_route, split_pin
 from serving.thresholds import ThresholdBook
 from serving.upstream import Upstream
@@ -127,16 +126,6 @@ def citations_for(hits: Sequence[Hit], snapshot_id: str, include_text: bool = Fa
     return citations
 
 
-def unsupported_parts(request: ChatCompletionRequest) -> tuple[str, str] | None:
-    """The first non-text content part, as (param path, part type): the default model reads text only."""
-    for number, message in enumerate(request.messages):
-        if isinstance(message.content, list):
-            for part in message.content:
-                if part.type != "text":
-                    return f"messages.{number}.content", part.type
-    return None
-
-
 class ChatHandler:
     """Serves `POST /v1/chat/completions` for every route."""
 
@@ -220,7 +209,7 @@ class ChatHandler:
                 events = await self._stream(prepared, entered)
                 entered = None  # the stream now owns the slot
                 return events
-            payload = await self.upstream.chat(prepared.body)
+            payload = openai_shaped(await self.upstream.chat(prepared.body))
             usage = payload.get("usage") or {}
             self.metrics.tokens(route_name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
             self.metrics.request(route_name, mode, 200, time.perf_counter() - started)
@@ -242,14 +231,6 @@ class ChatHandler:
             )
         if unknown:
             log.info("passing unknown request fields on to vLLM: %s", ", ".join(unknown))
-        part = unsupported_parts(request)
-        if part is not None:
-            raise UnprocessableError(
-                f"{part[0]}: content parts of type {part[1]!r} are not supported by this text-only model; "
-                "send text parts",
-                param=part[0],
-                code="unsupported_content",
-            )
 
     async def prepare(self, request: ChatCompletionRequest, principal: Principal = OPEN) -> PreparedChat:
         """Resolve the route, apply its retrieval policy and the context budget, build the upstream body."""
@@ -389,6 +370,7 @@ class ChatHandler:
     def _event(self, prepared: PreparedChat, chunk: dict[str, Any]) -> str | None:
         """Rewrite the model name; the chunk that ends a choice also carries citations and the extension.
         The usage chunk is counted, and passed on only if the client asked for it."""
+        chunk = openai_shaped(chunk)
         usage = chunk.get("usage")
         if usage and not chunk.get("choices"):
             self.metrics.tokens(

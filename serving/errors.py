@@ -112,7 +112,7 @@ def error_body(
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def validation_error(exc: RequestValidationError) -> BadRequestError:
+def validation_error(exc: RequestValidationError) -> GatewayError:
     """The first validation problem as a 400 naming the field (e.g. `messages.0.role`)."""
     errors = exc.errors()
     if not errors:
@@ -122,6 +122,8 @@ def validation_error(exc: RequestValidationError) -> BadRequestError:
     if first.get("type") == "json_invalid":
         return BadRequestError(f"request body is not valid JSON: {first.get('msg', '')}", code="invalid_json")
     param = ".".join(location) or None
+    if first.get("type") == "unsupported_content_part":  # well-formed, but not for a text-only model
+        return UnprocessableError(f"{param}: {first.get('msg', '')}", param=param, code="unsupported_content")
     if param is None:
         return BadRequestError(f"request body: {first.get('msg', 'invalid value')}")
     return BadRequestError(f"{param}: {first.get('msg', 'invalid value')}", param=param)

@@ -107,6 +107,8 @@ def _upstream_error(response: httpx.Response) -> UpstreamError:
         payload = response.json()
         error = payload.get("error", payload) if isinstance(payload, dict) else {}
         message = error.get("message") or response.text
-        return UpstreamError(response.status_code, str(message), error.get("type"), error.get("param"))
+        # vLLM names its exception class ("BadRequestError") as the type; clients expect OpenAI's types.
+        kind = "invalid_request_error" if response.status_code < 500 else error.get("type")
+        return UpstreamError(response.status_code, str(message), kind, error.get("param"))
     except ValueError:
         return UpstreamError(response.status_code, response.text or response.reason_phrase, None)

@@ -66,6 +66,8 @@ def vllm_command(
         "--max-loras", str(config.max_loras),
         "--max-lora-rank", str(config.max_lora_rank),
         "--disable-uvicorn-access-log",
+        *(["--enable-auto-tool-choice", "--tool-call-parser", config.tool_call_parser]
+          if config.tool_call_parser else []),
         *config.extra_args,
     ]  # fmt: skip
 
