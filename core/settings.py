@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    adapter_poll_s: float = Field(default=5.0, gt=0)
+    """How often a gateway follows the registry's adapter aliases (promote/rollback without a restart) and
+    re-loads adapters vLLM no longer lists."""
     snapshot_poll_s: float = Field(default=2.0, gt=0)
     """How often a gateway checks whether the index's `current` snapshot changed (hot swap)."""
     refresh_every_s: float | None = Field(default=None, gt=0)

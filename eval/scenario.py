@@ -89,6 +89,7 @@ def run_refresh_scenario(
     report: dict[str, Any] = {"snapshot_after": new_snapshot, "routes": {}}
     for route in routes:
         report["routes"][route] = {
+            "followed": followed(before, after, route),
             "old_answer_before_refresh": score(before, route, lambda r: r.answers),
             "new_answer_after_refresh": score(after, route, lambda r: r.answers),
             "old_answer_after_refresh": score(after, route, lambda r: old[r.question_id]),
@@ -101,6 +102,23 @@ def run_refresh_scenario(
     (out / "scenario.json").write_text(json.dumps(report, indent=2))
     echo(format_scenario(report))
     return report
+
+
+def followed(before: Sequence[Record], after: Sequence[Record], route: str) -> dict[str, Any]:
+    """Of the questions a route answered right before the change (old value), how many it answers right
+    after (new value): the refresh's own effect, apart from how often the model gets a question right."""
+    right_before = {r.question_id for r in before if r.route == route and _right(r)}
+    right_after = {r.question_id for r in after if r.route == route and _right(r)}
+    share = len(right_before & right_after) / len(right_before) if right_before else None
+    return {
+        "right_before": len(right_before),
+        "also_right_after": len(right_before & right_after),
+        "share": share,
+    }
+
+
+def _right(record: Record) -> bool:
+    return not record.error and answer_contained(record.answer, record.answers)
 
 
 def _wait_for_snapshot(url: str, before: Sequence[Record], timeout_s: float = 60) -> str | None:
@@ -118,16 +136,18 @@ def _wait_for_snapshot(url: str, before: Sequence[Record], timeout_s: float = 60
 def format_scenario(report: dict[str, Any]) -> str:
     lines = [
         f"{'route':<12} {'old answer, before':<22} {'new answer, after':<22} "
-        f"{'old answer, after':<22} adapter"
+        f"{'old answer, after':<22} {'followed':<9} adapter"
     ]
     for route, entry in report["routes"].items():
         cells = [
             _cell(entry[key])
             for key in ("old_answer_before_refresh", "new_answer_after_refresh", "old_answer_after_refresh")
         ]
-        lines.append(
-            f"{route:<12} {cells[0]:<22} {cells[1]:<22} {cells[2]:<22} {', '.join(entry['adapters'])}"
-        )
+        follow = entry["followed"]
+        moved = f"{follow['also_right_after']}/{follow['right_before']}"
+        adapters = ", ".join(entry["adapters"])
+        lines.append(f"{route:<12} {cells[0]:<22} {cells[1]:<22} {cells[2]:<22} {moved:<9} {adapters}")
+    lines.append("followed: of the questions answered right before the change, those answered right after it")
     return "\n".join(lines)
 
 

@@ -8,11 +8,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
 from core.settings import ApiKey, Settings
+from serving.adapter_follow import AdapterFollower, CurrentAdapter, ServedModels
 from serving.admission import Admission
 from serving.auth import Keyring
 from serving.chat import AdapterLookup, Budget, ChatHandler, Searcher
@@ -91,10 +92,14 @@ def build_app(
     embeddings: EmbeddingsHandler | None = None,
     managed: Restartable | None = None,
     metrics: Metrics | None = None,
+    current_adapter: CurrentAdapter | None = None,
+    adapter_poll_s: float = 5.0,
 ) -> FastAPI:
     """The gateway app. `background` tasks (snapshot following, scheduled refresh) run while it serves;
     `on_shutdown` closes what the caller opened (the upstream client). A `managed` vLLM is watched and
-    restarted if it dies, with every adapter re-loaded."""
+    restarted if it dies, with every adapter re-loaded. With `current_adapter` (the registry's aliases), the
+    routes follow promotions and rollbacks every `adapter_poll_s` seconds, and vLLM's loaded adapters are
+    reconciled with the ones the gateway uses."""
     metrics = metrics or Metrics()
     thresholds = thresholds or ThresholdBook(None, None)
 
@@ -126,6 +131,14 @@ def build_app(
     if managed is not None:
         supervisor = VLLMSupervisor(managed, chat.reload_adapters, metrics.upstream_restart)
         background = [*background, supervisor.watch]
+    if current_adapter is not None:
+
+        def routes_changed(new_routes: dict[str, Route]) -> None:
+            app.state.model_cards = model_cards(new_routes, base_model, versions)
+            metrics.adapters({n: r.adapter.served_name if r.adapter else None for n, r in new_routes.items()})
+
+        follower = AdapterFollower(chat, cast(ServedModels, upstream), current_adapter, routes_changed)
+        background = [*background, lambda: follower.run(adapter_poll_s)]
     app.state.chat = chat
     app.state.embeddings = embeddings
     app.state.model_cards = model_cards(routes, base_model, versions)

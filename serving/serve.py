@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import signal
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -93,6 +94,19 @@ def adapter_versions(settings: Settings) -> Callable[[str], list[str]]:
 
     registry = AdapterRegistry(settings.adapters_dir)
     return registry.versions
+
+
+def current_adapter(settings: Settings) -> Callable[[str], AdapterRef | None]:
+    """The registry alias of an adapter, read on each call (promotions happen in other processes)."""
+    from training.registry import AdapterRegistry
+
+    registry = AdapterRegistry(settings.adapters_dir)
+
+    def current(name: str) -> AdapterRef | None:
+        version = registry.current(name)
+        return AdapterRef(version.served_name, str(Path(version.path).resolve())) if version else None
+
+    return current
 
 
 def needs_index(settings: Settings) -> bool:
@@ -202,6 +216,10 @@ async def _with_client(client: VLLMClient, coroutine):  # type: ignore[no-untype
         await client.aclose()
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     """Run the gateway until interrupted; a managed vLLM is stopped on the way out."""
     import uvicorn
@@ -253,8 +271,13 @@ def serve(settings: Settings) -> None:
             budget=budget,
             embeddings=embeddings,
             managed=upstream.managed if settings.restart_vllm else None,
+            current_adapter=current_adapter(settings),
+            adapter_poll_s=settings.adapter_poll_s,
         )
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
+        # uvicorn re-raises the signal it stopped on once it is done; SIGTERM's default action would then end
+        # the process before `finally` stops vLLM, so SIGTERM exits like SIGINT does.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         # On SIGINT/SIGTERM uvicorn stops accepting, lets running requests (streams too) finish for up to
         # 30 s, then runs the app's shutdown; vLLM (its own session, so no terminal signal reaches it)
         # is stopped last, after the streams it feeds have drained.

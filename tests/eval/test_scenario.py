@@ -33,3 +33,16 @@ def test_a_drifted_corpus_fails_loudly(tmp_path):
     (tmp_path / "pricing.md").write_text("The Driftglass 3 tent costs $999.")
     with pytest.raises(ScenarioError, match="pricing.md"):
         apply_changes(tmp_path, {"edits": [{"source": "pricing.md", "replace": [["$319", "$349"]]}]})
+
+
+def test_followed_counts_only_questions_right_before():
+    from eval.records import Record
+    from eval.scenario import followed
+
+    def rec(qid: str, answer: str, answers: list[str]) -> Record:
+        return Record(qid, "demo+rag", "refresh", "q", answers, answer=answer)
+
+    before = [rec("a", "$319", ["319"]), rec("b", "no idea", ["45 days"]), rec("c", "7 pm", ["7 pm"])]
+    after = [rec("a", "$349", ["$349"]), rec("b", "60 days", ["60 days"]), rec("c", "7 pm", ["7:30 pm"])]
+    assert followed(before, after, "demo+rag") == {"right_before": 2, "also_right_after": 1, "share": 0.5}
+    assert followed([], after, "demo+rag")["share"] is None
