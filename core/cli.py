@@ -225,14 +225,26 @@ def index_search(
         typer.echo(f"       {hit.chunk.text[:160]!r}")
 
 
-@app.command()
+train_app = typer.Typer(no_args_is_help=True, help="Train LoRA adapters; check and build their data.")
+train_data_app = typer.Typer(no_args_is_help=True, help="Build training data files.")
+app.add_typer(train_app, name="train")
+train_app.add_typer(train_data_app, name="data")
+
+
+@train_app.callback(invoke_without_command=True)
 def train(
     ctx: typer.Context,
     config: Annotated[
-        Path, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
-    ],
+        Path | None, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
+    ] = None,
 ) -> None:
-    """Train a LoRA adapter with a recipe and register it as the adapter's current version."""
+    """Train a LoRA adapter with a recipe (--config) and register it as the adapter's current version."""
+    if ctx.invoked_subcommand is not None:
+        if config is not None:
+            raise typer.BadParameter(f"not with `train {ctx.invoked_subcommand}`", param_hint="--config")
+        return
+    if config is None:
+        raise typer.BadParameter("name a recipe, or use a subcommand (see --help)", param_hint="--config")
     from training.recipe import load_config
     from training.recipe import train as run
 
@@ -240,6 +252,95 @@ def train(
     with _index_errors():
         version = run(load_config(config), settings.adapters_dir, settings.cache_dir)
     typer.echo(f"registered {version.served_name} at {version.path}")
+
+
+@train_app.command("validate")
+def train_validate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help='OpenAI chat JSONL ({"messages": [...]} a line).')],
+    strict: Annotated[bool, typer.Option(help="Exit 1 if there is any problem.")] = False,
+    max_length: Annotated[int, typer.Option(help="Token limit per conversation (the recipe's).")] = 512,
+    base_model: Annotated[
+        str | None, typer.Option(help="Whose tokenizer and chat template count (default: the chat model).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs, for the time estimate.")] = 1,
+    tokens_per_second: Annotated[
+        float | None, typer.Option(help="Training throughput (default: SmolLM2 on 2 CPU cores, 280).")
+    ] = None,
+) -> None:
+    """Report every problem of a training file by line, then its token counts and an estimated training
+    time; rows with problems are the ones `lorag train` skips (or, with strict: true, refuses)."""
+    from core.models import resolve_model
+    from training.validate import CPU_TOKENS_PER_SECOND, format_report, load_tokenizer, validate_file
+
+    settings = _settings(ctx)
+    with _index_errors():
+        tokenizer = load_tokenizer(Path(resolve_model(base_model or settings.chat_model, settings.cache_dir)))
+        report = validate_file(
+            file,
+            tokenizer,
+            max_length=max_length,
+            tokens_per_second=tokens_per_second or CPU_TOKENS_PER_SECOND,
+            epochs=epochs,
+        )
+    typer.echo(format_report(report))
+    if strict and not report.ok:
+        raise typer.Exit(1)
+
+
+@train_data_app.command("raft")
+def train_data_raft(
+    ctx: typer.Context,
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="{question, answer, gold_sources} JSONL, or an eval dataset (HotpotQA, SQuAD, ...).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The chat JSONL to write.")],
+    distractors: Annotated[int, typer.Option(min=0, help="Distractor chunks next to the gold ones.")] = 3,
+    p_gold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of examples whose prompt holds the gold chunks.")
+    ] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seeds which examples get gold and the source order.")] = 0,
+    k: Annotated[int, typer.Option("--k", min=1, help="Hits retrieved per question.")] = 8,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid (as the route searches).")] = "dense",
+    abstain: Annotated[
+        bool, typer.Option(help='Answer no-gold examples with "I don\'t know from these sources.".')
+    ] = False,
+) -> None:
+    """Retrieval-aware (RAFT) examples: each question with its gold chunk among distractors retrieved
+    from the current index, or distractors alone, in the serving prompt format."""
+    from retrieval.embedders import load_embedder
+    from retrieval.search import open_retriever
+    from training.raft import ABSTAIN_ANSWER, GoldChunks, build_raft_file, read_items
+
+    settings = _settings(ctx)
+    with _index_errors():
+        items = read_items(input)
+        retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+        try:
+            stats = build_raft_file(
+                items,
+                out,
+                lambda query, n: retriever.search(query, n, mode=mode),  # type: ignore[arg-type]
+                GoldChunks(retriever.snapshot.store.chunks),
+                k=k,
+                n_distractors=distractors,
+                p_gold=p_gold,
+                seed=seed,
+                abstain_answer=ABSTAIN_ANSWER if abstain else None,
+            )
+        finally:
+            retriever.close()
+    typer.echo(
+        f"wrote {stats.written} examples to {out} "
+        f"({stats.with_gold} with gold, {stats.without_gold} without; "
+        f"{stats.gold_from_store} gold chunks fetched past top-{k}; "
+        f"{stats.skipped_no_gold} questions skipped: gold not in the index)"
+    )
+    typer.echo(f"check it with: lorag train validate {out}")
 
 
 @adapters_app.command("list")

@@ -25,9 +25,10 @@ from pydantic.dataclasses import dataclass
 from core.models import resolve_model
 from core.settings import DEFAULT_CHAT_MODEL
 from training.batching import TokenizedExample, collate, length_grouped_batches
-from training.data import IGNORE_INDEX, Example, read_all, tokenize_example
+from training.data import IGNORE_INDEX, Example, tokenize_example
 from training.fingerprint import files_sha256, weights_sha256
 from training.registry import AdapterRegistry, AdapterVersion
+from training.validate import load_tokenizer, load_training_examples
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +71,10 @@ class TrainConfig:
     batch_size: int = Field(default=8, ge=1)
     """Conversations per optimizer step (no gradient accumulation)."""
     max_length: int = Field(default=512, ge=8)
-    """Tokens per conversation; longer ones are cut, and dropped if no assistant token survives."""
+    """Tokens per conversation; longer ones are reported and skipped (a cut reply would teach the model
+    not to stop), as `lorag train validate` shows."""
+    strict: bool = False
+    """Fail on any data problem (listing them all) instead of skipping the bad rows with a warning."""
     seed: int = 0
     """Seeds LoRA initialisation, dropout and the batch order."""
     dtype: Literal["bfloat16", "bf16", "float32", "fp32"] = "bfloat16"
@@ -95,7 +99,10 @@ def train(config: TrainConfig, registry_root: Path, cache_dir: Path, progress: b
     """Fine-tune a LoRA adapter as `config` says, register it and make it the current version."""
     # --- setup
     model_dir = Path(resolve_model(config.base_model, cache_dir))
-    conversations = read_all(config.data_files)  # bad data fails here, before any weights are loaded
+    # Bad data fails (strict) or is skipped here, before any weights are loaded.
+    conversations = load_training_examples(
+        config.data_files, load_tokenizer(model_dir), max_length=config.max_length, strict=config.strict
+    )
     seed_everything(config.seed)
     tokenizer, model = load_model(config, model_dir)
     examples = tokenize_all(tokenizer, conversations, config.max_length)
@@ -146,7 +153,7 @@ def tokenize_all(tokenizer: Any, conversations: Sequence[Example], max_length: i
     """Tokenised examples; those whose assistant tokens are all cut off by `max_length` are dropped."""
     examples = []
     for example in conversations:
-        input_ids, labels = tokenize_example(tokenizer, example.messages, max_length)
+        input_ids, labels = tokenize_example(tokenizer, example.messages, max_length, example.tools)
         if all(label == IGNORE_INDEX for label in labels):
             log.warning("%s: no assistant token within max_length=%d, skipped", example.source, max_length)
             continue

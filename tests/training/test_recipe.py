@@ -118,16 +118,28 @@ def test_unknown_or_invalid_fields_are_refused(tmp_path):
         TrainConfig(output_name="x", data_files=[], dtype="float16")
 
 
-def test_bad_data_fails_before_any_model_is_loaded(tmp_path):
+def test_bad_data_fails_before_any_model_is_loaded(tmp_path, tokenizer):
     path = write_jsonl(tmp_path / "bad.jsonl", [chat("q", "a"), "{oops"])
-    config = TrainConfig(output_name="x", data_files=[path], base_model=str(tmp_path / "no-such-model"))
+    tokenizer_only = tmp_path / "tokenizer-only"  # no weights: loading the model would fail differently
+    tokenizer.save_pretrained(tokenizer_only)
+    config = TrainConfig(output_name="x", data_files=[path], base_model=str(tokenizer_only), strict=True)
     with pytest.raises(DataError, match=r"bad.jsonl:2: invalid JSON"):
         train(config, tmp_path / "adapters", tmp_path / "cache", progress=False)
+
+
+def test_by_default_bad_rows_are_skipped_and_the_rest_trains(tiny_model_dir, tmp_path, caplog):
+    rows = [chat(q, a) for q, a in QA] + ["{oops", chat(*QA[0])]
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    config = tiny_config(tiny_model_dir, path, max_steps=1, dtype="float32")
+    adapter = train(config, tmp_path / "adapters", tmp_path / "cache", progress=False)
+    assert adapter.manifest["metrics"]["examples"] == len(QA)
+    assert "skipped 2 bad row(s)" in caplog.text
 
 
 def test_importing_the_package_loads_no_heavy_library():
     code = (
         "import sys, training.recipe, training.registry, training.data, training.demo_data\n"
+        "import training.validate\n"
         "print(sorted({'torch', 'transformers', 'peft', 'matplotlib'} & set(sys.modules)))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
