@@ -395,6 +395,10 @@ UrlOption = Annotated[
 ApiKeyOption = Annotated[
     str | None, typer.Option("--api-key", help="The gateway's API key, if it needs one.")
 ]
+PricesOption = Annotated[
+    Path | None,
+    typer.Option("--prices", help="YAML price table (route or '*' → prices); default: settings `prices`."),
+]
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Run directory (default: <home>/eval/<run id>).")
 ]
@@ -415,6 +419,7 @@ def eval_run(
     k: Annotated[int | None, typer.Option("--k", help="Sources per request (overrides the routes').")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     rate: Annotated[float, typer.Option(help="Requests/s for the cost projection.")] = 10.0,
+    prices: PricesOption = None,
 ) -> None:
     """Every question through every route (the production path), then a report: quality with intervals,
     retrieval, latency, tokens and cost per route (report.md, report.html, summary.json)."""
@@ -432,6 +437,7 @@ def eval_run(
         k=k,
         limit=limit,
         rate_rps=rate,
+        prices_file=prices,
         echo=typer.echo,
     )
 
@@ -441,11 +447,12 @@ def eval_report(
     ctx: typer.Context,
     run: Annotated[Path, typer.Argument(help="A run directory.")],
     rate: Annotated[float, typer.Option(help="Requests/s for the cost projection.")] = 10.0,
+    prices: PricesOption = None,
 ) -> None:
     """Rebuild a run's report from its records (e.g. with new prices)."""
     from eval.commands import report
 
-    for path in report(run, _settings(ctx), rate, echo=typer.echo):
+    for path in report(run, _settings(ctx), rate, prices, echo=typer.echo):
         typer.echo(str(path))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from core.settings import Settings
 from eval.bootstrap import summarize
 from eval.calibrate import HELD_OUT, Outcome, auto_scores, fit_threshold, retrieval_share, split
+from eval.cost import Price
 from eval.datasets import Dataset, load_dataset
 from eval.gateway import dataset_home, managed_gateway
 from eval.metrics import answer_contained
@@ -93,6 +94,7 @@ def run_eval(
     k: int | None = None,
     limit: int | None = None,
     rate_rps: float = 10.0,
+    prices_file: Path | None = None,
     echo: Echo = print,
 ) -> Path:
     """`lorag eval run`: answers, records, summary and report; returns the run directory."""
@@ -100,6 +102,7 @@ def run_eval(
     from eval.summary import summarize_run
 
     dataset = _load(dataset_path, limit)
+    prices = load_prices(settings, prices_file)
     run_id = new_run_id()
     directory = out or settings.home / "eval" / run_id
     started = time.monotonic()
@@ -116,11 +119,11 @@ def run_eval(
         max_tokens,
         0.0,
         len(dataset.questions),
-        {route: price.model_dump(exclude_none=True) for route, price in settings.prices.items()},
+        {route: price.model_dump(exclude_none=True) for route, price in prices.items()},
         notes={"k": k, "concurrency": concurrency, "seconds": round(time.monotonic() - started, 1)},
     )
     write_run(directory, info, records)
-    summary = summarize_run(info, records, prices=settings.prices, rate_rps=rate_rps)
+    summary = summarize_run(info, records, prices=prices, rate_rps=rate_rps)
     write_report(directory, summary, info)
     echo(format_table(summary))
     failed = sum(record.error is not None for record in records)
@@ -128,6 +131,18 @@ def run_eval(
         echo(f"{failed} of {len(records)} requests failed (scored 0); see records.jsonl")
     echo(f"report: {directory / 'report.html'}")
     return directory
+
+
+def load_prices(settings: Settings, prices_file: Path | None) -> dict[str, Price]:
+    """The price table: `prices_file` (YAML: route or `*` → Price fields) if given, else the settings'."""
+    if prices_file is None:
+        return dict(settings.prices)
+    import yaml
+
+    raw = yaml.safe_load(prices_file.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{prices_file}: expected a mapping of route (or '*') to prices")
+    return {str(route): Price(**fields) for route, fields in raw.items()}
 
 
 def _load(path: Path, limit: int | None) -> Dataset:
@@ -270,13 +285,20 @@ def compare(a: Path, b: Path, echo: Echo = print) -> dict[str, Any]:
     return result
 
 
-def report(directory: Path, settings: Settings, rate_rps: float = 10.0, echo: Echo = print) -> list[Path]:
+def report(
+    directory: Path,
+    settings: Settings,
+    rate_rps: float = 10.0,
+    prices_file: Path | None = None,
+    echo: Echo = print,
+) -> list[Path]:
     """Rebuild a run's summary and report from its records (e.g. after changing prices)."""
     from eval.records import read_run
     from eval.report import format_table, write_report
     from eval.summary import summarize_run
 
     info, records = read_run(directory)
-    summary = summarize_run(info, records, prices=settings.prices, rate_rps=rate_rps)
+    prices = load_prices(settings, prices_file) if prices_file or settings.prices else None  # else: the run's
+    summary = summarize_run(info, records, prices=prices, rate_rps=rate_rps)
     echo(format_table(summary))
     return write_report(directory, summary, info)

@@ -78,7 +78,7 @@ def run_refresh_scenario(
     before_set = Dataset([replace(q, answers=[q.metadata["before"]]) for q in questions])
     changes = json.loads((SCENARIO_DIR / "changes.json").read_text())
     with managed_gateway(home, out / "gateway.log", env={"LORAG_SNAPSHOT_POLL_S": "0.5"}) as url:
-        # One request at a time: vLLM's batching changes bf16 numerics, so answers to the same prompt can differ
+        # One request at a time: vLLM's batching changes bf16 numerics, so answers to one prompt can differ
         # between a busy and an idle server; before and after must differ only by the refresh.
         common: dict[str, Any] = {"max_tokens": max_tokens, "concurrency": 1}
         before = ask_all(local, url, None, before_set, routes, label="before", **common)

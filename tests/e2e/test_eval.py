@@ -22,6 +22,7 @@ def lorag(gateway, *args: str, **env: str) -> subprocess.CompletedProcess[str]: 
 def test_eval_run_on_the_demo_set_meets_the_targets(gateway, tmp_path):  # type: ignore[no-untyped-def]
     out = tmp_path / "run"
     routes = "demo,base+rag,demo+rag"
+    prices = "eval/prices.example.yaml"
     lorag(
         gateway,
         "eval",
@@ -32,8 +33,8 @@ def test_eval_run_on_the_demo_set_meets_the_targets(gateway, tmp_path):  # type:
         routes,
         "--out",
         str(out),
-        "--max-tokens",
-        "48",
+        "--prices",
+        prices,
     )
     summary = json.loads((out / "summary.json").read_text())
     assert (out / "report.html").exists() and (out / "report.md").exists()
@@ -51,6 +52,10 @@ def test_eval_run_on_the_demo_set_meets_the_targets(gateway, tmp_path):  # type:
     best_single = max(containment(route)["mean"] for route in ("demo", "base+rag"))
     assert containment("demo+rag")["mean"] >= best_single
     assert summary["routes"]["base+rag"]["tokens"]["prompt"] > summary["routes"]["demo"]["tokens"]["prompt"]
+    # Priced per token: the retrieval route's longer prompts cost more per 1,000 requests.
+    assert (
+        summary["routes"]["base+rag"]["cost"]["per_1000"] > summary["routes"]["demo"]["cost"]["per_1000"] > 0
+    )
 
 
 def test_calibrate_publishes_thresholds_the_gateway_uses(gateway, tmp_path):  # type: ignore[no-untyped-def]
