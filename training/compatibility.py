@@ -81,6 +81,19 @@ def adapter_rank(config: dict[str, Any]) -> int:
     return max(ranks)
 
 
+def check_recipe(lora_r: int, base_model: str, settings: Settings) -> None:
+    """Before training: refuse a recipe whose adapter the configured server could not serve, rather than
+    find out hours later at registration. The gateway serves an adapter only on the base model it names."""
+    problems = []
+    limit, served = settings.vllm.max_lora_rank, settings.chat_model
+    if lora_r > limit:
+        problems.append(f"lora_r {lora_r} exceeds the server's vllm.max_lora_rank {limit}")
+    if base_model != served:
+        problems.append(f"it trains on {base_model!r}, but the server's chat_model is {served!r}")
+    if problems:
+        raise IncompatibleAdapterError("the recipe's adapter could not be served: " + "; ".join(problems))
+
+
 def serving_requirements(settings: Settings) -> Requirements:
     """The requirements of the vLLM that `settings` describe (base hash only where the weights are local)."""
     from core.models import ModelNotPulledError, resolve_model
