@@ -55,8 +55,12 @@ def _settings(ctx: typer.Context, **overrides: object) -> Settings:
 def main(ctx: typer.Context, settings: SettingsFile = None, verbose: bool = False) -> None:
     """lorag: static knowledge in LoRA adapters, evolving knowledge in a vector index, one OpenAI API."""
     ctx.obj = settings
+    # force: a second command in one process (tests call the CLI as functions) must not keep writing to
+    # the first one's stderr, which may be closed by now.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
 
 

@@ -180,7 +180,7 @@ def promote_with_gate(
         raise PromotionRefusedError(result)
     if not result.passed:
         log.warning("promoting %s despite the gate (--force): %s", candidate.served_name, result.message)
-    registry.promote(name, version, forced=not result.passed, gate=result.message)
+    registry.promote(name, version, forced=not result.passed, gate=result.message, replacing=current.version)
     return Promotion(candidate, current.version, result, forced=not result.passed)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "AdapterNotFoundError",
     "AdapterRegistry",
     "AdapterVersion",
+    "StaleGateError",
     "TamperedAdapterError",
     "check_compatible",
 ]
@@ -49,6 +50,10 @@ __all__ = [
 
 class AdapterNotFoundError(LookupError):
     """The registry has no such adapter or version."""
+
+
+class StaleGateError(RuntimeError):
+    """`current` changed between the gate's comparison and the promotion it allowed."""
 
 
 class TamperedAdapterError(RuntimeError):
@@ -219,14 +224,21 @@ class AdapterRegistry:
         forced: bool = False,
         gate: str | None = None,
         reason: str | None = None,
+        replacing: str | None = None,
     ) -> AdapterVersion:
         """Make an intact version current and record it (with the gate's verdict) in the history.
 
-        Promoting the current version changes nothing and records nothing.
+        `replacing`: the version the gate compared with; if another promotion moved `current` meanwhile,
+        the verdict is stale and `StaleGateError` is raised. Promoting the current version is a no-op.
         """
         adapter = self.verify(name, version)
         with history.locked(self.root / name):
             previous = self.current(name)
+            if replacing is not None and (previous is None or previous.version != replacing):
+                now = previous.served_name if previous else "nothing"
+                raise StaleGateError(
+                    f"{name}@{replacing} was gated against, but {now} is current now: promote again"
+                )
             if previous is not None and previous.version == version:
                 return adapter
             # Alias first: if the history write is lost, `history.stack` still puts the alias on top.

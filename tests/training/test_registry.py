@@ -11,7 +11,7 @@ import pytest
 from training.compatibility import IncompatibleAdapterError, Requirements
 from training.fingerprint import files_sha256
 from training.history import NothingToRollBackError
-from training.registry import AdapterNotFoundError, AdapterRegistry, TamperedAdapterError
+from training.registry import AdapterNotFoundError, AdapterRegistry, StaleGateError, TamperedAdapterError
 
 
 @pytest.fixture
@@ -255,3 +255,13 @@ def test_rollback_refuses_a_tampered_target(registry, adapter_dir):
     with pytest.raises(TamperedAdapterError):
         registry.rollback("demo")
     assert registry.current("demo").version == "v2"
+
+
+def test_a_promotion_gated_against_a_replaced_version_is_refused(registry, adapter_dir):
+    for _ in range(3):
+        registry.register("demo", adapter_dir, {})
+    registry.promote("demo", "v1")
+    registry.promote("demo", "v2")  # another promotion landed while v3 was being gated against v1
+    with pytest.raises(StaleGateError, match="demo@v1 was gated against, but demo@v2 is current"):
+        registry.promote("demo", "v3", replacing="v1")
+    assert registry.promote("demo", "v3", replacing="v2").version == "v3"
