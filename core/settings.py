@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     corpus_dir: Path | None = None
     """Documents indexed by `lorag index build`; unset uses the demo corpus shipped with lorag."""
     routes: dict[str, RouteConfig] = Field(default_factory=default_routes)
+    promotion_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    """`lorag adapters promote` refuses a candidate adapter whose mean score on its route's eval set is below
+    the current version's by more than this (`--force` overrides)."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """What each route costs, for evaluation reports: route name (or `*` for all) → per-million-token prices
     (`input_per_million`, `output_per_million`) or `gpu_hour` + `gpus` (see `eval/cost.py`)."""
