@@ -15,6 +15,17 @@ pytestmark = pytest.mark.e2e
 QUESTION = [{"role": "user", "content": "Who founded Lumora Outfitters?"}]
 
 
+def shipped_fields(note: str) -> dict:  # type: ignore[type-arg]
+    """The shipped demo adapter's provenance (base weights hash, data hash, config), for a re-registration."""
+    import json
+
+    from training.demo_adapter import DEMO_ADAPTER_DIR
+
+    manifest = json.loads((DEMO_ADAPTER_DIR / "manifest.json").read_text())
+    owned = {"name", "version", "created_at", "adapter_sha256", "files"}  # the registry writes these
+    return {**{k: v for k, v in manifest.items() if k not in owned}, "note": note}
+
+
 def served_by(client, route: str) -> str:  # type: ignore[no-untyped-def]
     reply = client.chat.completions.create(model=route, messages=QUESTION, max_tokens=4, temperature=0)
     return str(reply.model_extra["lorag"]["adapter"])
@@ -40,7 +51,7 @@ def test_promote_and_rollback_are_served_without_restart(gateway, client):  # ty
     registry = AdapterRegistry(gateway.home / "adapters")
     before = registry.current("demo")
     assert before is not None and served_by(client, "demo") == before.served_name
-    candidate = registry.register("demo", DEMO_ADAPTER_DIR, {"note": "e2e promotion"})
+    candidate = registry.register("demo", DEMO_ADAPTER_DIR, shipped_fields("e2e promotion"))
     # The gate scores the candidate and the current version through the gateway; same weights: passes.
     result = lorag(gateway, "adapters", "promote", "demo", candidate.version, "--url", gateway.url)
     assert f"{candidate.served_name} is current" in result.stdout, result.stdout

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.e2e
 
 
 def lorag(gateway, *args: str, **env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run(
-        [LORAG, *args], env=lorag_env(gateway.home, **env), check=True, capture_output=True, text=True
-    )
+    done = subprocess.run([LORAG, *args], env=lorag_env(gateway.home, **env), capture_output=True, text=True)
+    output = f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"lorag {' '.join(args)} failed:\n{output}"
+    return done
 
 
 def test_eval_run_on_the_demo_set_meets_the_targets(gateway, tmp_path):  # type: ignore[no-untyped-def]

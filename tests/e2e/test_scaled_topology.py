@@ -101,12 +101,12 @@ def test_two_replicas_two_gateways_refresh_and_promotion(gateway, tmp_path):  # 
                 [LORAG, "index", "refresh"], env=lorag_env(home, **shared), check=True, capture_output=True
             )
             # A promotion through the first gateway: the candidate is loaded into both replicas.
+            from tests.e2e.test_adapter_swap import shipped_fields
             from training.demo_adapter import DEMO_ADAPTER_DIR
             from training.registry import AdapterRegistry
 
-            candidate = AdapterRegistry(home / "adapters").register(
-                "demo", DEMO_ADAPTER_DIR, {"note": "scale"}
-            )
+            fields = shipped_fields("scaled topology")
+            candidate = AdapterRegistry(home / "adapters").register("demo", DEMO_ADAPTER_DIR, fields)
             subprocess.run(
                 [LORAG, "adapters", "promote", "demo", candidate.version, "--url", urls[0], "--force"],
                 env=lorag_env(home, **shared),
