@@ -7,11 +7,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from training.promotion import Promotion
+    from training.registry import AdapterVersion
 
 app = typer.Typer(no_args_is_help=True, help="Serve an LLM with LoRA adapters and a fresh retrieval index.")
 models_app = typer.Typer(no_args_is_help=True, help="Pull and list models.")
@@ -51,8 +55,12 @@ def _settings(ctx: typer.Context, **overrides: object) -> Settings:
 def main(ctx: typer.Context, settings: SettingsFile = None, verbose: bool = False) -> None:
     """lorag: static knowledge in LoRA adapters, evolving knowledge in a vector index, one OpenAI API."""
     ctx.obj = settings
+    # force: a second command in one process (tests call the CLI as functions) must not keep writing to
+    # the first one's stderr, which may be closed by now.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
 
 
@@ -225,6 +233,30 @@ def index_search(
         typer.echo(f"       {hit.chunk.text[:160]!r}")
 
 
+RouteOption = Annotated[
+    str | None,
+    typer.Option("--route", help="Route to gate through (default: the one serving the adapter alone)."),
+]
+GateDatasetOption = Annotated[
+    Path | None, typer.Option("--dataset", help="The route's frozen eval set (default: the demo's).")
+]
+KindsOption = Annotated[
+    str, typer.Option("--kinds", help="Comma-separated question kinds to gate on ('' for all of them).")
+]
+MarginOption = Annotated[
+    float | None,
+    typer.Option("--margin", help="Largest allowed drop of the mean score (default: promotion_margin)."),
+]
+GateUrlOption = Annotated[
+    str | None, typer.Option("--url", help="A running gateway (default: start `lorag serve` for the gate).")
+]
+GateApiKeyOption = Annotated[str | None, typer.Option("--api-key", help="The gateway's API key.")]
+AdminKeyOption = Annotated[
+    str | None, typer.Option("--admin-key", help="An admin key (default: the first of admin_keys).")
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Promote even if the gate refuses (logged).")]
+
+
 train_app = typer.Typer(no_args_is_help=True, help="Train LoRA adapters; check and build their data.")
 train_data_app = typer.Typer(no_args_is_help=True, help="Build training data files.")
 app.add_typer(train_app, name="train")
@@ -238,20 +270,75 @@ def train(
         Path | None, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
     ] = None,
 ) -> None:
-    """Train a LoRA adapter with a recipe (--config) and register it as the adapter's current version."""
+    """Train a LoRA adapter with a recipe (--config) and register it as a candidate version (`adapters
+    promote` serves it)."""
     if ctx.invoked_subcommand is not None:
         if config is not None:
             raise typer.BadParameter(f"not with `train {ctx.invoked_subcommand}`", param_hint="--config")
         return
     if config is None:
         raise typer.BadParameter("name a recipe, or use a subcommand (see --help)", param_hint="--config")
+    settings = _settings(ctx)
+    with _registry_errors():
+        version = _train_candidate(settings, config)
+    typer.echo(f"registered {version.served_name} at {version.path}")
+    typer.echo(f"a candidate: serve it with `lorag adapters promote {version.name} {version.version}`")
+
+
+@app.command()
+def retrain(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
+    ],
+    route: RouteOption = None,
+    dataset: GateDatasetOption = None,
+    kinds: KindsOption = "static",
+    margin: MarginOption = None,
+    url: GateUrlOption = None,
+    api_key: GateApiKeyOption = None,
+    admin_key: AdminKeyOption = None,
+    max_tokens: Annotated[int, typer.Option(help="Answer length cap for the gate's questions.")] = 64,
+    force: ForceOption = False,
+) -> None:
+    """The quarterly job in one command: validate the recipe, train a candidate, gate it against the
+    current version on its route's eval set, and promote it if it is not worse (exit 1 if refused)."""
+    from training.promotion import promote_with_gate
+
+    settings = _settings(ctx)
+    options = _gate_options(route, dataset, kinds, margin, api_key, admin_key, max_tokens)
+    with _registry_errors():
+        candidate = _train_candidate(settings, config)
+        typer.echo(f"registered candidate {candidate.served_name}")
+        done = promote_with_gate(
+            settings, candidate.name, candidate.version, force=force, gateway_url=url, **options
+        )
+    _echo_promotion(done)
+
+
+def _train_candidate(settings: Settings, config: Path) -> AdapterVersion:
+    """Validate the recipe against the server it is for, train, and register the adapter as a candidate."""
+    from training.compatibility import check_recipe, serving_requirements
     from training.recipe import load_config
     from training.recipe import train as run
 
-    settings = _settings(ctx)
+    recipe = load_config(config)
+    check_recipe(recipe.lora_r, recipe.base_model, settings)
+    requirements = serving_requirements(settings)
+    return run(recipe, settings.adapters_dir, settings.cache_dir, requirements=requirements)
+
+
+@contextmanager
+def _registry_errors() -> Iterator[None]:
+    """`_index_errors`, plus the registry's lookups (no such adapter or version, nothing to roll back)."""
     with _index_errors():
-        version = run(load_config(config), settings.adapters_dir, settings.cache_dir)
-    typer.echo(f"registered {version.served_name} at {version.path}")
+        try:
+            yield
+        except LookupError as exc:
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                raise
+            typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
+            raise typer.Exit(1) from None
 
 
 @train_app.command("validate")
@@ -345,7 +432,7 @@ def train_data_raft(
 
 @adapters_app.command("list")
 def adapters_list(ctx: typer.Context) -> None:
-    """Every adapter version in the registry; `*` marks the served one."""
+    """Every adapter version in the registry: `*` marks the served one; parent and final loss follow."""
     from training.registry import AdapterRegistry
 
     registry = AdapterRegistry(_settings(ctx).adapters_dir)
@@ -354,9 +441,97 @@ def adapters_list(ctx: typer.Context) -> None:
         for version in registry.versions(name):
             adapter = registry.get(name, version)
             mark = "*" if current and current.version == version else " "
+            parent = adapter.manifest.get("parent") or "-"
+            loss = (adapter.manifest.get("metrics") or {}).get("final_loss")
+            loss_text = f"{loss:.4f}" if isinstance(loss, int | float) else "-"
             typer.echo(
-                f"{mark} {adapter.served_name:20} {adapter.manifest.get('created_at', '')}  {adapter.path}"
+                f"{mark} {adapter.served_name:20} {adapter.manifest.get('created_at', ''):25} "
+                f"parent={parent:5} loss={loss_text:8} {adapter.path}"
             )
+
+
+@adapters_app.command("show")
+def adapters_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Adapter name, e.g. demo.")],
+    version: Annotated[str | None, typer.Argument(help="e.g. v2 (default: the current one).")] = None,
+) -> None:
+    """One version as JSON: its manifest, whether it is current and intact, and its promotions."""
+    from training.registry import AdapterRegistry
+
+    with _registry_errors():
+        shown = AdapterRegistry(_settings(ctx).adapters_dir).show(name, version)
+    typer.echo(json.dumps(shown, indent=2))
+
+
+@adapters_app.command("promote")
+def adapters_promote(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Adapter name, e.g. demo.")],
+    version: Annotated[str, typer.Argument(help="The candidate version, e.g. v3.")],
+    route: RouteOption = None,
+    dataset: GateDatasetOption = None,
+    kinds: KindsOption = "static",
+    margin: MarginOption = None,
+    url: GateUrlOption = None,
+    api_key: GateApiKeyOption = None,
+    admin_key: AdminKeyOption = None,
+    max_tokens: Annotated[int, typer.Option(help="Answer length cap for the gate's questions.")] = 64,
+    force: ForceOption = False,
+) -> None:
+    """Serve a candidate version if the gate passes it: it and the current version answer the route's
+    frozen eval set through the gateway, and it may score worse by at most the margin (exit 1 if not)."""
+    from training.promotion import promote_with_gate
+
+    settings = _settings(ctx)
+    options = _gate_options(route, dataset, kinds, margin, api_key, admin_key, max_tokens)
+    with _registry_errors():
+        done = promote_with_gate(settings, name, version, force=force, gateway_url=url, **options)
+    _echo_promotion(done)
+
+
+@adapters_app.command("rollback")
+def adapters_rollback(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Adapter name, e.g. demo.")]
+) -> None:
+    """Serve the version promoted before the current one again (each rollback goes one step further)."""
+    from training.registry import AdapterRegistry
+
+    with _registry_errors():
+        adapter = AdapterRegistry(_settings(ctx).adapters_dir).rollback(name)
+    typer.echo(f"{adapter.served_name} is current")
+
+
+def _gate_options(
+    route: str | None,
+    dataset: Path | None,
+    kinds: str,
+    margin: float | None,
+    api_key: str | None,
+    admin_key: str | None,
+    max_tokens: int,
+) -> dict[str, object]:
+    """`gate_candidate`'s keyword arguments from the command line (unset ones keep their defaults)."""
+    options: dict[str, object] = {
+        "route": route,
+        "kinds": [k for k in kinds.split(",") if k.strip()] or None,
+        "margin": margin,
+        "api_key": api_key,
+        "admin_key": admin_key,
+        "max_tokens": max_tokens,
+    }
+    if dataset is not None:
+        options["dataset"] = dataset
+    return options
+
+
+def _echo_promotion(done: Promotion) -> None:
+    if done.gate is not None:
+        typer.echo(done.gate.message)
+    if done.forced:
+        typer.echo("FORCED past the gate (--force); recorded in the history", err=True)
+    was = f" (was {done.previous})" if done.previous and done.previous != done.adapter.version else ""
+    typer.echo(f"{done.adapter.served_name} is current{was}")
 
 
 @demo_app.command("prepare")

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     """Restart a managed vLLM that dies, then re-load every adapter the gateway uses."""
     vllm_url: str | None = None
     """An already running vLLM OpenAI server (e.g. `http://vllm:8000`); unset starts a managed one."""
+    vllm_replicas: str | None = None
+    """With several vLLM replicas behind `vllm_url` (a Service): where each replica is, so that adapters are
+    loaded into all of them — a headless Service URL whose host resolves to every pod
+    (`http://vllm-replicas:8000`) or a comma-separated list of URLs. Unset: `vllm_url` is one server."""
     vllm_api_key: str | None = None
     """The key of the external vLLM server. A managed one uses it if set (so that other gateways can share
     that server), else a fresh random key each start, known only to this gateway."""
@@ -201,6 +205,9 @@ class Settings(BaseSettings):
     corpus_dir: Path | None = None
     """Documents indexed by `lorag index build`; unset uses the demo corpus shipped with lorag."""
     routes: dict[str, RouteConfig] = Field(default_factory=default_routes)
+    promotion_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    """`lorag adapters promote` refuses a candidate adapter whose mean score on its route's eval set is below
+    the current version's by more than this (`--force` overrides)."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """What each route costs, for evaluation reports: route name (or `*` for all) → per-million-token prices
     (`input_per_million`, `output_per_million`) or `gpu_hour` + `gpus` (see `eval/cost.py`)."""

@@ -17,6 +17,7 @@ from core.settings import Settings
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
 from serving.live_index import LiveSearcher, SnapshotSearcher
+from serving.replicas import ReplicaSet, replica_urls
 from serving.routing import AdapterRef, Route, RouteConfigError, build_routes
 from serving.thresholds import ThresholdBook
 from serving.upstream import VLLMClient
@@ -158,7 +159,16 @@ async def discover_base_model(client: VLLMClient, preferred: str) -> str:
     raise RuntimeError(f"cannot tell which vLLM model is the base: {bases}; set chat_model to one of them")
 
 
-async def load_adapters(client: VLLMClient, routes: dict[str, Route]) -> None:
+def upstream_client(settings: Settings, upstream: Upstream, timeout_s: float) -> VLLMClient | ReplicaSet:
+    """The gateway's vLLM client; with `vllm_replicas`, one that loads adapters into every replica."""
+    client = VLLMClient(upstream.url, upstream.api_key, timeout_s)
+    spec = settings.vllm_replicas
+    if not spec:
+        return client
+    return ReplicaSet(client, lambda: replica_urls(spec), upstream.api_key, timeout_s)
+
+
+async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route]) -> None:
     """Make sure vLLM serves every adapter version the routes use (loading is skipped if already there)."""
     served = {card["id"] for card in await client.models()}
     for adapter in {route.adapter for route in routes.values() if route.adapter}:
@@ -209,7 +219,7 @@ def context_budget(settings: Settings, upstream: Upstream) -> Budget | None:
     return Budget(counter, context_len, settings.answer_reserve_tokens) if counter else None
 
 
-async def _with_client(client: VLLMClient, coroutine):  # type: ignore[no-untyped-def]
+async def _with_client(client: VLLMClient | ReplicaSet, coroutine):  # type: ignore[no-untyped-def]
     try:
         return await coroutine
     finally:
@@ -241,9 +251,9 @@ def serve(settings: Settings) -> None:
     upstream = start_upstream(settings)
     try:
         routes = build_routes(settings.routes, upstream.base_model, adapters)
-        loader = VLLMClient(upstream.url, upstream.api_key)
+        loader = upstream_client(settings, upstream, timeout_s=60)
         asyncio.run(_with_client(loader, load_adapters(loader, routes)))
-        client = VLLMClient(upstream.url, upstream.api_key, settings.request_timeout_s)
+        client = upstream_client(settings, upstream, settings.request_timeout_s)
         background = []
         thresholds, budget, embeddings = None, None, None
         if searcher is not None:

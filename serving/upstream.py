@@ -86,10 +86,17 @@ class VLLMClient:
         return response.status_code == 200
 
     async def load_adapter(self, served_name: str, path: str) -> None:
-        """Load a LoRA adapter under `served_name` (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING on the server)."""
-        await self._request(
-            "POST", "/v1/load_lora_adapter", json={"lora_name": served_name, "lora_path": path}
-        )
+        """Load a LoRA adapter under `served_name` (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING on the server).
+
+        Already loaded (by another gateway sharing this server) counts as done: versioned names never change
+        meaning, so the adapter there is the one asked for."""
+        try:
+            await self._request(
+                "POST", "/v1/load_lora_adapter", json={"lora_name": served_name, "lora_path": path}
+            )
+        except UpstreamError as exc:
+            if exc.status_code != 400 or "already been loaded" not in exc.message:
+                raise
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.models import resolve_model
 from training.fingerprint import files_sha256, weights_sha256
-from training.registry import MANIFEST, AdapterRegistry, AdapterVersion
+from training.registry import MANIFEST, RESERVED_FIELDS, AdapterRegistry, AdapterVersion
 
 DEMO_ADAPTER_DIR = Path(__file__).parent / "demo_adapter"
 DEMO_NAME = "demo"
@@ -30,8 +30,8 @@ def register_demo_adapter(
 ) -> AdapterVersion:
     """Register the shipped adapter as `demo` unless the registry already has it; return the current version.
 
-    Idempotent: the shipped weights are recognised by their hash. A version the user trained and made
-    current is left current.
+    Idempotent: the shipped weights are recognised by the hash the registry records of them
+    (`adapter_sha256`). A version the user trained and promoted is left current.
     """
     registry = AdapterRegistry(registry_root)
     digest = files_sha256([source / WEIGHTS])
@@ -45,12 +45,14 @@ def register_demo_adapter(
     )
     if shipped is None:
         provenance = json.loads((source / MANIFEST).read_text())
-        fields = {k: v for k, v in provenance.items() if k not in ("name", "version", "created_at")}
-        fields.update(adapter_sha256=digest, shipped_version=provenance.get("version"), parent=None)
-        shipped = registry.register(DEMO_NAME, source, fields)
+        fields = {k: v for k, v in provenance.items() if k not in RESERVED_FIELDS}
+        fields.update(shipped_version=provenance.get("version"), parent=None)
+        # A fresh install has nothing to gate against: the shipped adapter is served straight away.
+        make_current = registry.current(DEMO_NAME) is None
+        shipped = registry.register(DEMO_NAME, source, fields, make_current=make_current)
         check_base_weights(shipped, cache_dir)
     current = registry.current(DEMO_NAME)
-    return current if current is not None else registry.set_current(DEMO_NAME, shipped.version)
+    return current if current is not None else registry.promote(DEMO_NAME, shipped.version)
 
 
 def check_base_weights(adapter: AdapterVersion, cache_dir: Path) -> None:

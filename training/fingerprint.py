@@ -20,6 +20,15 @@ def files_sha256(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The plain SHA-256 of one file (what `sha256sum` prints), for per-file manifests."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def weights_sha256(model_dir: Path) -> str:
     """The fingerprint of a model directory's `*.safetensors` files, sorted by name.
 

@@ -1,8 +1,9 @@
 """The LoRA fine-tuning recipe: setup → train → save → register, read top to bottom.
 
 A plain PyTorch loop over a PEFT-wrapped causal LM, sized for small models on a CPU. The loss is taken
-on assistant tokens only (see `training.data`). The result is registered as a new immutable version in the
-adapter registry and made current, which is what serving picks up.
+on assistant tokens only (see `training.data`). The result is registered as a new immutable *candidate*
+version in the adapter registry; serving picks it up once `lorag adapters promote` (or `lorag retrain`)
+has passed it through the promotion gate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic.dataclasses import dataclass
 from core.models import resolve_model
 from core.settings import DEFAULT_CHAT_MODEL
 from training.batching import TokenizedExample, collate, length_grouped_batches
+from training.compatibility import Requirements
 from training.data import IGNORE_INDEX, Example, tokenize_example
 from training.fingerprint import files_sha256, weights_sha256
 from training.registry import AdapterRegistry, AdapterVersion
@@ -46,7 +48,7 @@ class TrainConfig:
     """Everything one training run depends on; recorded in the adapter's manifest."""
 
     output_name: str
-    """Adapter name in the registry; the run adds a new version of it and makes that current."""
+    """Adapter name in the registry; the run adds a new candidate version of it (promotion serves it)."""
     data_files: list[Path]
     """OpenAI chat JSONL files. In a YAML config, relative paths are relative to the config's directory."""
     base_model: str = DEFAULT_CHAT_MODEL
@@ -95,8 +97,18 @@ def load_config(path: Path) -> TrainConfig:
     return TrainConfig(**raw)
 
 
-def train(config: TrainConfig, registry_root: Path, cache_dir: Path, progress: bool = True) -> AdapterVersion:
-    """Fine-tune a LoRA adapter as `config` says, register it and make it the current version."""
+def train(
+    config: TrainConfig,
+    registry_root: Path,
+    cache_dir: Path,
+    progress: bool = True,
+    *,
+    requirements: Requirements | None = None,
+) -> AdapterVersion:
+    """Fine-tune a LoRA adapter as `config` says and register it as a candidate version.
+
+    `requirements` (the serving vLLM's rank limit and base weights) are checked at registration.
+    """
     # --- setup
     model_dir = Path(resolve_model(config.base_model, cache_dir))
     # Bad data fails (strict) or is skipped here, before any weights are loaded.
@@ -116,7 +128,8 @@ def train(config: TrainConfig, registry_root: Path, cache_dir: Path, progress: b
         save_adapter(model, config, out)
         plot_loss(records, out / LOSS_CURVE)
         # --- register
-        return register(config, registry_root, out, model_dir, summarise(records, len(examples)))
+        metrics = summarise(records, len(examples))
+        return register(config, registry_root, out, model_dir, metrics, requirements=requirements)
 
 
 def seed_everything(seed: int) -> None:
@@ -302,11 +315,17 @@ def summarise(records: Sequence[dict[str, Any]], n_examples: int) -> dict[str, A
 
 
 def register(
-    config: TrainConfig, registry_root: Path, out: Path, model_dir: Path, metrics: dict[str, Any]
+    config: TrainConfig,
+    registry_root: Path,
+    out: Path,
+    model_dir: Path,
+    metrics: dict[str, Any],
+    *,
+    requirements: Requirements | None = None,
 ) -> AdapterVersion:
-    """Register the adapter as a new version with its provenance, and make it current."""
+    """Register the adapter as a new candidate version with its provenance; `current` is not moved."""
     registry = AdapterRegistry(registry_root)
-    parent = registry.current(config.output_name)
+    parent = registry.current(config.output_name)  # the served version this one is meant to replace
     fields = {
         "base_model": config.base_model,
         "base_weights_sha256": weights_sha256(model_dir),
@@ -315,6 +334,4 @@ def register(
         "metrics": metrics,
         "parent": parent.version if parent else None,
     }
-    adapter = registry.register(config.output_name, out, fields)
-    registry.set_current(adapter.name, adapter.version)
-    return adapter
+    return registry.register(config.output_name, out, fields, requirements=requirements)

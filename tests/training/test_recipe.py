@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.training.conftest import chat, write_jsonl
+from training.compatibility import IncompatibleAdapterError, Requirements
 from training.data import DataError
 from training.recipe import TrainConfig, load_config, total_steps, train
 from training.registry import AdapterRegistry
@@ -64,7 +65,9 @@ def test_two_steps_produce_a_registered_adapter_that_peft_loads(tiny_model_dir, 
     assert len(manifest["data_sha256"]) == 64 and manifest["parent"] is None
     assert manifest["config"]["lora_r"] == 4 and manifest["metrics"]["steps"] == 2
     assert manifest["metrics"]["final_loss"] == log[-1]["loss"]
-    assert AdapterRegistry(tmp_path / "adapters").current("tiny") == adapter
+    registry = AdapterRegistry(tmp_path / "adapters")
+    assert registry.current("tiny") is None  # a candidate: promotion serves it
+    assert registry.verify("tiny", "v1") == adapter
 
     adapter_config = json.loads((adapter.path / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == str(tiny_model_dir)
@@ -79,13 +82,22 @@ def test_two_steps_produce_a_registered_adapter_that_peft_loads(tiny_model_dir, 
     assert loaded and all(torch.count_nonzero(v) > 0 for v in loaded.values())
 
 
-def test_a_second_run_becomes_the_next_current_version(tiny_model_dir, data_file, tmp_path):
+def test_a_second_run_is_a_candidate_whose_parent_is_the_served_version(tiny_model_dir, data_file, tmp_path):
     config = tiny_config(tiny_model_dir, data_file, max_steps=1, dtype="float32")
-    first = train(config, tmp_path / "adapters", tmp_path / "cache", progress=False)
-    second = train(config, tmp_path / "adapters", tmp_path / "cache", progress=False)
+    registry = AdapterRegistry(tmp_path / "adapters")
+    first = train(config, registry.root, tmp_path / "cache", progress=False)
+    registry.promote("tiny", first.version)
+    second = train(config, registry.root, tmp_path / "cache", progress=False)
     assert (first.version, second.version) == ("v1", "v2")
     assert second.manifest["parent"] == "v1"
-    assert AdapterRegistry(tmp_path / "adapters").current("tiny").version == "v2"
+    assert registry.current("tiny").version == "v1"
+
+
+def test_registration_refuses_a_rank_the_server_cannot_load(tiny_model_dir, data_file, tmp_path):
+    config = tiny_config(tiny_model_dir, data_file, max_steps=1, dtype="float32", lora_r=8)
+    with pytest.raises(IncompatibleAdapterError, match="rank 8 exceeds the server's max_lora_rank 4"):
+        train(config, tmp_path / "adapters", tmp_path / "cache", False, requirements=Requirements(None, 4))
+    assert AdapterRegistry(tmp_path / "adapters").versions("tiny") == []
 
 
 def test_total_steps_counts_partial_batches_and_honours_max_steps(data_file, tmp_path):

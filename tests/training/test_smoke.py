@@ -21,8 +21,10 @@ def test_demo_smoke_preset_trains_and_registers(smol_dir, tmp_path, monkeypatch)
     result = CliRunner().invoke(app, ["train", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "registered demo-smoke@v1" in result.output
-    adapter = AdapterRegistry(tmp_path / "home" / "adapters").current("demo-smoke")
-    assert adapter is not None and (adapter.path / "adapter_model.safetensors").is_file()
+    registry = AdapterRegistry(tmp_path / "home" / "adapters")
+    assert registry.current("demo-smoke") is None  # a candidate until `lorag adapters promote`
+    adapter = registry.get("demo-smoke", "v1")
+    assert (adapter.path / "adapter_model.safetensors").is_file()
     metrics = adapter.manifest["metrics"]
     assert metrics["steps"] == 3
     assert math.isfinite(metrics["final_loss"]) and metrics["tokens_per_s"] > 0
