@@ -1,4 +1,4 @@
-"""`python -m core …` runs the `lorag` CLI: launchers such as `accelerate launch -m core train …` need a module."""
+"""`python -m core …` runs the `lorag` CLI, for launchers that need a module (`accelerate launch -m core train`)."""
 
 from core.cli import app
 

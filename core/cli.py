@@ -287,6 +287,19 @@ def bench_retrieval(
     run_retrieval_bench(data if data.is_dir() else None, out=typer.echo, quick=quick)
 
 
+@bench_app.command("train")
+def bench_train(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option(help="The tiny model for a few steps only: a smoke run.")] = False,
+    steps: Annotated[int, typer.Option(help="Optimizer steps on SmolLM2 (the tiny model takes 30).")] = 20,
+) -> None:
+    """Training tokens/s (real tokens) and peak memory of the recipe, packed and length-grouped, against
+    plain PEFT + transformers.Trainer (dynamic padding, group_by_length) on the same data and budget."""
+    from training.bench import run_train_bench
+
+    run_train_bench(_settings(ctx).cache_dir, out=typer.echo, quick=quick, steps=steps)
+
+
 RoutesOption = Annotated[str, typer.Option("--routes", help="Comma-separated routes to evaluate.")]
 UrlOption = Annotated[
     str | None, typer.Option("--url", help="A running gateway (default: start `lorag serve` for the run).")
