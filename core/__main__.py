@@ -1,4 +1,4 @@
-"""`python -m core …` runs the `lorag` CLI, for launchers that need a module (`accelerate launch -m core train`)."""
+"""`python -m core ...` runs the `lorag` CLI; launchers need a module: `accelerate launch -m core train`."""
 
 from core.cli import app
 
