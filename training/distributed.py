@@ -52,7 +52,8 @@ class Processes:
             return tensor
         from accelerate.utils import reduce
 
-        return reduce(tensor, reduction="sum")
+        # NCCL reduces only tensors on the GPU; gloo takes either. Hand back on the caller's device.
+        return reduce(tensor.to(self.device), reduction="sum").to(tensor.device)
 
     def sum_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
         """Replace each parameter's gradient by its sum over all processes, in one flat all-reduce.
