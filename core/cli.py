@@ -269,6 +269,9 @@ def train(
     config: Annotated[
         Path | None, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
     ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a killed run of this recipe from its last checkpoint.")
+    ] = False,
 ) -> None:
     """Train a LoRA adapter with a recipe (--config) and register it as a candidate version (`adapters
     promote` serves it)."""
@@ -280,7 +283,7 @@ def train(
         raise typer.BadParameter("name a recipe, or use a subcommand (see --help)", param_hint="--config")
     settings = _settings(ctx)
     with _registry_errors():
-        version = _train_candidate(settings, config)
+        version = _train_candidate(settings, config, resume)
     typer.echo(f"registered {version.served_name} at {version.path}")
     typer.echo(f"a candidate: serve it with `lorag adapters promote {version.name} {version.version}`")
 
@@ -316,7 +319,7 @@ def retrain(
     _echo_promotion(done)
 
 
-def _train_candidate(settings: Settings, config: Path) -> AdapterVersion:
+def _train_candidate(settings: Settings, config: Path, resume: bool = False) -> AdapterVersion:
     """Validate the recipe against the server it is for, train, and register the adapter as a candidate."""
     from training.compatibility import check_recipe, serving_requirements
     from training.recipe import load_config
@@ -325,7 +328,14 @@ def _train_candidate(settings: Settings, config: Path) -> AdapterVersion:
     recipe = load_config(config)
     check_recipe(recipe.lora_r, recipe.base_model, settings)
     requirements = serving_requirements(settings)
-    return run(recipe, settings.adapters_dir, settings.cache_dir, requirements=requirements)
+    return run(
+        recipe,
+        settings.adapters_dir,
+        settings.cache_dir,
+        resume=resume,
+        work_root=settings.home / "train-runs",
+        requirements=requirements,
+    )
 
 
 @contextmanager
@@ -561,6 +571,19 @@ def bench_retrieval(
     from retrieval.bench import run_retrieval_bench
 
     run_retrieval_bench(data if data.is_dir() else None, out=typer.echo, quick=quick)
+
+
+@bench_app.command("train")
+def bench_train(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option(help="The tiny model for a few steps only: a smoke run.")] = False,
+    steps: Annotated[int, typer.Option(help="Optimizer steps on SmolLM2 (the tiny model takes 30).")] = 20,
+) -> None:
+    """Training tokens/s (real tokens) and peak memory of the recipe, packed and length-grouped, against
+    plain PEFT + transformers.Trainer (dynamic padding, group_by_length) on the same data and budget."""
+    from training.bench import run_train_bench
+
+    run_train_bench(_settings(ctx).cache_dir, out=typer.echo, quick=quick, steps=steps)
 
 
 RoutesOption = Annotated[str, typer.Option("--routes", help="Comma-separated routes to evaluate.")]

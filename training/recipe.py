@@ -1,9 +1,12 @@
 """The LoRA fine-tuning recipe: setup → train → save → register, read top to bottom.
 
 A plain PyTorch loop over a PEFT-wrapped causal LM, sized for small models on a CPU. The loss is taken
-on assistant tokens only (see `training.data`). The result is registered as a new immutable *candidate*
-version in the adapter registry; serving picks it up once `lorag adapters promote` (or `lorag retrain`)
-has passed it through the promotion gate.
+on assistant tokens only (see `training.data`). Each step's conversations are either length-grouped and
+padded (`training.batching`) or packed into shared rows (`training.packing`). The run checkpoints as it
+goes and resumes from its last checkpoint (`training.checkpoints`); under `accelerate launch` each process
+trains on a shard of every step (`training.distributed`). The result is registered as a new immutable
+*candidate* version in the adapter registry; serving picks it up once `lorag adapters promote` (or `lorag
+retrain`) has passed it through the promotion gate.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import json
 import logging
 import math
 import random
-import tempfile
+import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,9 +29,12 @@ from pydantic.dataclasses import dataclass
 from core.models import resolve_model
 from core.settings import DEFAULT_CHAT_MODEL
 from training.batching import TokenizedExample, collate, length_grouped_batches
+from training.checkpoints import TrainingState, checkpoints, load_checkpoint, run_dir, save_checkpoint
 from training.compatibility import Requirements
 from training.data import IGNORE_INDEX, Example, tokenize_example
+from training.distributed import Processes, current_processes
 from training.fingerprint import files_sha256, weights_sha256
+from training.packing import collate_packed, pack_rows
 from training.registry import AdapterRegistry, AdapterVersion
 from training.validate import load_tokenizer, load_training_examples
 
@@ -74,9 +80,16 @@ class TrainConfig:
     """Conversations per optimizer step (no gradient accumulation)."""
     max_length: int = Field(default=512, ge=8)
     """Tokens per conversation; longer ones are reported and skipped (a cut reply would teach the model
-    not to stop), as `lorag train validate` shows."""
+    not to stop), as `lorag train validate` shows. With `packing`, also the most tokens in one packed row."""
     strict: bool = False
     """Fail on any data problem (listing them all) instead of skipping the bad rows with a warning."""
+    packing: bool = False
+    """Pack each step's conversations (drawn at random) into shared rows, with attention kept within each
+    conversation, instead of grouping conversations of similar length and padding them. Off by default:
+    on CPU, length grouping already leaves little padding and packed rows pay for longer attention
+    (see `lorag bench train`)."""
+    checkpoint_every: int = Field(default=50, ge=1)
+    """Save a checkpoint (LoRA weights, optimizer, scheduler, RNG, step) every this many steps."""
     seed: int = 0
     """Seeds LoRA initialisation, dropout and the batch order."""
     dtype: Literal["bfloat16", "bf16", "float32", "fp32"] = "bfloat16"
@@ -102,12 +115,17 @@ def train(
     registry_root: Path,
     cache_dir: Path,
     progress: bool = True,
+    resume: bool = False,
+    work_root: Path | None = None,
     *,
     requirements: Requirements | None = None,
 ) -> AdapterVersion:
     """Fine-tune a LoRA adapter as `config` says and register it as a candidate version.
 
-    `requirements` (the serving vLLM's rank limit and base weights) are checked at registration.
+    Checkpoints go to `<work_root>/<output_name>-<config hash>/` (default `work_root`: `train-runs/` beside
+    the registry). With `resume`, the run continues from its last checkpoint there, if any; without, it
+    starts afresh. The work directory is removed once the adapter is registered. `requirements` (the
+    serving vLLM's rank limit and base weights) are checked at registration.
     """
     # --- setup
     model_dir = Path(resolve_model(config.base_model, cache_dir))
@@ -115,21 +133,39 @@ def train(
     conversations = load_training_examples(
         config.data_files, load_tokenizer(model_dir), max_length=config.max_length, strict=config.strict
     )
+    procs = current_processes()
     seed_everything(config.seed)
     tokenizer, model = load_model(config, model_dir)
+    model.to(procs.device)
     examples = tokenize_all(tokenizer, conversations, config.max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    with tempfile.TemporaryDirectory(prefix="lorag-train-") as work:
-        out = Path(work) / "adapter"
-        out.mkdir()
-        # --- train
-        records = train_loop(config, model, examples, pad_id, out / TRAIN_LOG, progress)
-        # --- save
+    run = run_dir(
+        work_root or Path(registry_root).parent / "train-runs",
+        config.output_name,
+        config.to_dict(),
+        files_sha256(config.data_files),
+    )
+    out = run / "adapter"
+    if procs.is_main:
+        if not resume:
+            shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+    procs.barrier()
+    # --- train
+    records = train_loop(config, model, examples, pad_id, run, progress, resume, procs)
+    # --- save and register (once, by the main process; the others return what it registered)
+    if procs.is_main:
         save_adapter(model, config, out)
         plot_loss(records, out / LOSS_CURVE)
-        # --- register
         metrics = summarise(records, len(examples))
-        return register(config, registry_root, out, model_dir, metrics, requirements=requirements)
+        adapter = register(config, registry_root, out, model_dir, metrics, requirements=requirements)
+        shutil.rmtree(run)
+    procs.barrier()
+    if not procs.is_main:  # the version the main process just registered
+        registry = AdapterRegistry(registry_root)
+        adapter = registry.get(config.output_name, registry.versions(config.output_name)[-1])
+    return adapter
 
 
 def seed_everything(seed: int) -> None:
@@ -182,14 +218,45 @@ def total_steps(config: TrainConfig, n_examples: int) -> int:
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
-def batches(
-    config: TrainConfig, examples: Sequence[TokenizedExample], pad_id: int
-) -> Iterator[tuple[int, Any]]:
-    """(epoch, padded batch) pairs: length-grouped batches, reshuffled each epoch."""
-    lengths = [len(example.input_ids) for example in examples]
+def batch_plan(config: TrainConfig, lengths: Sequence[int]) -> list[tuple[int, list[int]]]:
+    """(epoch, example indices) for every step of the run, in order; a pure function of config and data.
+
+    Length-grouped batches, or random ones when packing (packing removes the padding that grouping
+    avoids, without making each batch's lengths alike). Either way reshuffled each epoch by `seed`. Being
+    deterministic, the plan needs no saving: a resumed run skips the steps its checkpoint has done.
+    """
+    plan: list[tuple[int, list[int]]] = []
     for epoch in range(config.epochs):
-        for indices in length_grouped_batches(lengths, config.batch_size, seed=config.seed + epoch):
-            yield epoch, collate([examples[i] for i in indices], pad_id)
+        seed = config.seed + epoch
+        if config.packing:
+            order = list(range(len(lengths)))
+            random.Random(seed).shuffle(order)
+            groups = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        else:
+            groups = length_grouped_batches(lengths, config.batch_size, seed=seed)
+        plan.extend((epoch, group) for group in groups)
+    return plan[: total_steps(config, len(lengths))]
+
+
+def step_batch(
+    config: TrainConfig, examples: Sequence[TokenizedExample], pad_id: int, procs: Processes
+) -> tuple[dict[str, Any] | None, int]:
+    """This process's share of one step's examples as a batch (None if it has none), and its real tokens.
+
+    Packed rows (or padded conversations) are dealt out to the processes in turn.
+    """
+    if config.packing:
+        rows = pack_rows([len(example.input_ids) for example in examples], config.max_length)
+        mine = [[examples[i] for i in row] for row in rows[procs.rank :: procs.world]]
+        batch = collate_packed(mine, pad_id) if mine else None
+        tokens = sum(len(example.input_ids) for row in mine for example in row)
+    else:
+        shard = list(examples[procs.rank :: procs.world])
+        batch = collate(shard, pad_id) if shard else None
+        tokens = sum(len(example.input_ids) for example in shard)
+    if batch is not None:
+        batch = {key: value.to(procs.device) for key, value in batch.items()}
+    return batch, tokens
 
 
 def make_optimizer(config: TrainConfig, model: Any, steps: int) -> tuple[list, Any, Any]:
@@ -208,23 +275,40 @@ def train_loop(
     model: Any,
     examples: Sequence[TokenizedExample],
     pad_id: int,
-    log_path: Path,
+    run: Path,
     progress: bool,
+    resume: bool,
+    procs: Processes,
 ) -> list[dict[str, Any]]:
-    """Run the optimizer steps; one record per step goes to `log_path` (JSONL) and is returned."""
+    """Run the optimizer steps; one record per step goes to `run/adapter/train_log.jsonl` and is returned.
+
+    With `resume`, the weights, optimizer, scheduler, RNG and log are restored from the run's last
+    checkpoint and the steps it covers are skipped, so the result is what an uninterrupted run gives.
+    """
     from tqdm import tqdm
 
-    steps = total_steps(config, len(examples))
-    params, optimizer, scheduler = make_optimizer(config, model, steps)
+    plan = batch_plan(config, [len(example.input_ids) for example in examples])
+    params, optimizer, scheduler = make_optimizer(config, model, len(plan))
+    state = TrainingState(step=0, records=[])
+    saved = checkpoints(run)
+    if resume and saved:
+        state = load_checkpoint(saved[-1], model, optimizer, scheduler, procs.rank)
+        log.info("resuming %s from step %d", run.name, state.step)
     model.train()
-    records: list[dict[str, Any]] = []
-    started, tokens_seen = time.perf_counter(), 0
-    with log_path.open("w", encoding="utf-8") as log_file, tqdm(total=steps, disable=not progress) as bar:
-        for step, (epoch, batch) in enumerate(batches(config, examples, pad_id), start=1):
+    records = state.records
+    tokens_seen = records[-1]["tokens"] if records else 0
+    started = time.perf_counter() - (records[-1]["elapsed_s"] if records else 0.0)
+    log_file = (run / "adapter" / TRAIN_LOG).open("w", encoding="utf-8") if procs.is_main else None
+    bar = tqdm(total=len(plan), initial=state.step, disable=not (progress and procs.is_main))
+    with bar:
+        for record in records:
+            write_record(log_file, record)
+        for step, (epoch, indices) in enumerate(plan[state.step :], start=state.step + 1):
+            batch, tokens = step_batch(config, [examples[i] for i in indices], pad_id, procs)
             lr = scheduler.get_last_lr()[0]  # the rate this step uses (the scheduler moves on inside)
-            loss = train_step(model, batch, optimizer, scheduler, params, config.max_grad_norm)
-            # Padding is masked out, so only real tokens count towards throughput.
-            tokens_seen += int(batch["attention_mask"].sum())
+            loss = train_step(model, batch, optimizer, scheduler, params, config.max_grad_norm, procs)
+            # Padding costs compute but is not data: only real tokens count towards throughput.
+            tokens_seen += int(procs.sum(torch_tensor(tokens)))
             elapsed = time.perf_counter() - started
             record = {
                 "step": step,
@@ -236,45 +320,80 @@ def train_loop(
                 "tokens_per_s": round(tokens_seen / elapsed, 1),
             }
             records.append(record)
-            log_file.write(json.dumps(record) + "\n")
+            write_record(log_file, record)
             bar.update()
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
-            if step >= steps:
-                break
+            if step % config.checkpoint_every == 0 and step < len(plan):
+                save_checkpoint(run, TrainingState(step, records), model, optimizer, scheduler, procs)
+    if log_file:
+        log_file.close()
     return records
 
 
-def train_step(
-    model: Any, batch: dict[str, torch.Tensor], optimizer: Any, scheduler: Any, params: list, max_norm: float
-) -> float:
-    """One forward/backward/update; returns the batch's mean loss over assistant tokens."""
+def write_record(log_file: Any, record: dict[str, Any]) -> None:
+    """Append one step's record to the JSONL log (flushed, so a killed run's log is complete)."""
+    if log_file is not None:
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+
+
+def torch_tensor(value: float) -> torch.Tensor:
     import torch
 
-    loss = assistant_loss(model, batch)
-    loss.backward()
+    return torch.tensor(float(value))
+
+
+def train_step(
+    model: Any,
+    batch: dict[str, torch.Tensor] | None,
+    optimizer: Any,
+    scheduler: Any,
+    params: list,
+    max_norm: float,
+    procs: Processes,
+) -> float:
+    """One forward/backward/update over all processes; returns the step's mean loss on assistant tokens.
+
+    Each process's summed loss is divided by the assistant-token count over all processes and the
+    gradients are summed, which is the gradient of the mean over the whole step however it is sharded.
+    """
+    import torch
+
+    targets = 0 if batch is None else int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    total = procs.sum(torch_tensor(targets))
+    loss_sum = token_loss_sum(model, batch) if batch is not None else torch.zeros(())
+    if batch is not None:
+        (loss_sum / total).backward()
+    procs.sum_gradients(params)
     torch.nn.utils.clip_grad_norm_(params, max_norm)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(loss.detach())
+    return float(procs.sum(loss_sum.detach().float().cpu()) / total)
 
 
 def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over the labelled (assistant) tokens, as `model(labels=...)` gives it.
+    """Mean next-token cross-entropy over the labelled (assistant) tokens, as `model(labels=...)` gives it."""
+    return token_loss_sum(model, batch) / (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
 
-    Logits are computed only at positions whose next token is labelled in some row of the batch. Most
-    positions are prompt or retrieved context, and projecting all of them onto the vocabulary (49k for
-    SmolLM2) and through a float32 softmax costs a third of a CPU step or more on long examples.
+
+def token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Summed next-token cross-entropy over the labelled (assistant) tokens of a padded or packed batch.
+
+    Logits are computed only for the hidden states whose next token is labelled. Most positions are
+    prompt or retrieved context, and projecting all of them onto the vocabulary (49k for SmolLM2) and
+    through a float32 softmax costs a third of a CPU step or more on long examples. So the decoder and the
+    output layer are called separately (LoRA lives inside the decoder's layers, so nothing is skipped).
     """
     import torch.nn.functional as F
 
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps the LM
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "position_ids") if key in batch}
+    hidden = lm.get_decoder()(**inputs).last_hidden_state[:, :-1]
     targets = batch["labels"][:, 1:]
-    keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)
-    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    logits = model(**inputs, logits_to_keep=keep).logits
-    return F.cross_entropy(
-        logits.float().flatten(0, 1), targets[:, keep].flatten(), ignore_index=IGNORE_INDEX
-    )
+    where = (targets != IGNORE_INDEX).nonzero(as_tuple=True)
+    logits = lm.get_output_embeddings()(hidden[where])
+    return F.cross_entropy(logits.float(), targets[where], reduction="sum")
 
 
 def save_adapter(model: Any, config: TrainConfig, out: Path) -> None:
