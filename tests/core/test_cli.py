@@ -138,7 +138,9 @@ def write_recipe(tmp_path, **fields) -> str:
 def test_retrain_trains_a_candidate_then_gates_and_promotes_it(kb, tmp_path, monkeypatch):
     from training import recipe
 
-    def fake_train(config, registry_root, cache_dir, progress=True, *, requirements=None):
+    def fake_train(
+        config, registry_root, cache_dir, progress=True, resume=False, work_root=None, *, requirements=None
+    ):
         source = tmp_path / "kb-adapter"
         fields = {"config": config.to_dict(), "parent": "v1"}
         return type(kb)(registry_root).register(config.output_name, source, fields, requirements=requirements)

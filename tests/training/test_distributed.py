@@ -29,6 +29,7 @@ def test_two_cpu_processes_train_the_same_adapter_as_one(tiny_model_dir, tmp_pat
     config_file = tmp_path / "run.yaml"
     config_file.write_text(yaml.safe_dump(fields))
     env = {**os.environ, "LORAG_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env["LORAG_CHAT_MODEL"] = str(tiny_model_dir)  # the server this adapter is for serves the tiny model
     env.pop("LORAG_CONFIG", None)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu"]
     command = [*launch, "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
@@ -37,8 +38,9 @@ def test_two_cpu_processes_train_the_same_adapter_as_one(tiny_model_dir, tmp_pat
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    two = AdapterRegistry(tmp_path / "home" / "adapters").current("tiny")
-    assert two is not None and two.version == "v1"  # registered once, by the main process
+    registry = AdapterRegistry(tmp_path / "home" / "adapters")
+    assert registry.versions("tiny") == ["v1"]  # registered once, by the main process (a candidate)
+    two = registry.get("tiny", "v1")
     assert two.manifest["metrics"]["steps"] == 3
 
     alone = train(TrainConfig(**fields), tmp_path / "one", tmp_path / "cache", progress=False)
