@@ -20,10 +20,11 @@ from eval.bootstrap import summarize
 from eval.calibrate import HELD_OUT, Outcome, auto_scores, fit_threshold, retrieval_share, split
 from eval.cost import Price
 from eval.datasets import Dataset, load_dataset
-from eval.gateway import dataset_home, managed_gateway
+from eval.gateway import dataset_home, dataset_home_dir, managed_gateway
 from eval.metrics import answer_contained
 from eval.records import Record, RunInfo, write_run
 from eval.run import new_run_id, run_questions
+from eval.tables import interval
 
 Echo = Callable[[str], None]
 
@@ -195,10 +196,9 @@ def calibrate_routes(
     held_out_ids = {q.id for q in splits[HELD_OUT]}
     run_id = new_run_id()
     directory = out or settings.home / "eval" / f"calibrate-{run_id}"
-    home = settings.home
+    # Thresholds belong to the index the gateway searched: the dataset's own home when it brought passages.
+    home = dataset_home_dir(settings, dataset_path.stem) if dataset.documents and not url else settings.home
     with gateway_for(settings, dataset, dataset_path.stem, url, directory / "gateway.log") as base:
-        if dataset.documents and not url:
-            home = settings.home / "eval-homes" / dataset_path.stem
         common: dict[str, Any] = {"max_tokens": max_tokens, "concurrency": concurrency}
         always = ask_all(
             settings, base, api_key, dataset, routes, retrieval="always", label="always", **common
@@ -258,7 +258,7 @@ def format_calibration(result: dict[str, Any]) -> str:
     ]
     for route, entry in result["routes"].items():
         held = entry["held_out"]
-        cells = [_cell(held.get(policy)) for policy in ("never", "always", "auto")]
+        cells = [interval(held.get(policy)) for policy in ("never", "always", "auto")]
         share = held.get("auto_retrieval_share")
         lines.append(
             f"{route:<14} {entry['threshold']:>9.3f} {entry['questions']:>6} {held.get('n', 0):>7}   "
@@ -268,12 +268,6 @@ def format_calibration(result: dict[str, Any]) -> str:
     if result.get("version"):
         lines.append(f"thresholds version {result['version']} is current (gateways reload it)")
     return "\n".join(lines)
-
-
-def _cell(summary: dict[str, Any] | None) -> str:
-    if not summary or summary.get("mean") is None:
-        return "-"
-    return f"{summary['mean']:.2f} [{summary['low']:.2f}, {summary['high']:.2f}]"
 
 
 def compare(a: Path, b: Path, echo: Echo = print) -> dict[str, Any]:

@@ -23,12 +23,17 @@ CORPUS_FILE = "passages.jsonl"
 """Source ids of passages are `passages.jsonl#<passage id>`; metrics match gold ids on the part after `#`."""
 
 
+def dataset_home_dir(settings: Settings, name: str) -> Path:
+    """Where the home of dataset `name` (its passages' index) lives."""
+    return settings.home / "eval-homes" / name
+
+
 def dataset_home(settings: Settings, name: str, passages: list[Passage]) -> Path:
     """A lorag home with `passages` indexed and the demo adapter registered (idempotent)."""
     from retrieval.build import refresh
     from training.demo_adapter import register_demo_adapter
 
-    home = settings.home / "eval-homes" / name
+    home = dataset_home_dir(settings, name)
     corpus = home / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(passage.to_record(), ensure_ascii=False) + "\n" for passage in passages)

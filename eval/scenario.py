@@ -24,6 +24,7 @@ from eval.datasets import Dataset, load_dataset
 from eval.gateway import managed_gateway
 from eval.metrics import answer_contained
 from eval.records import Record
+from eval.tables import interval
 
 SCENARIO_DIR = Path(__file__).parent / "datasets" / "demo_refresh"
 
@@ -142,7 +143,7 @@ def format_scenario(report: dict[str, Any]) -> str:
     ]
     for route, entry in report["routes"].items():
         cells = [
-            _cell(entry[key])
+            interval(entry[key])
             for key in ("old_answer_before_refresh", "new_answer_after_refresh", "old_answer_after_refresh")
         ]
         follow = entry["followed"]
@@ -151,9 +152,3 @@ def format_scenario(report: dict[str, Any]) -> str:
         lines.append(f"{route:<12} {cells[0]:<22} {cells[1]:<22} {cells[2]:<22} {moved:<9} {adapters}")
     lines.append("followed: of the questions answered right before the change, those answered right after it")
     return "\n".join(lines)
-
-
-def _cell(summary: dict[str, Any]) -> str:
-    if summary.get("mean") is None:
-        return "-"
-    return f"{summary['mean']:.2f} [{summary['low']:.2f}, {summary['high']:.2f}]"

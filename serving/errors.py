@@ -23,12 +23,15 @@ class GatewayError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code
         self.headers = headers or {}
+        if retry_after_s is not None:
+            self.headers["Retry-After"] = str(retry_after_s)
 
     def body(self) -> dict[str, Any]:
         """The OpenAI error object."""
@@ -76,7 +79,7 @@ class RateLimitError(GatewayError):
     error_type = "rate_limit_error"
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message, code="queue_full", headers={"Retry-After": str(retry_after_s)})
+        super().__init__(message, code="queue_full", retry_after_s=retry_after_s)
 
 
 class ContextLengthError(BadRequestError):
@@ -93,7 +96,7 @@ class UpstreamUnavailableError(GatewayError):
     error_type = "service_unavailable"
 
     def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
-        super().__init__(message, code="upstream_unavailable", headers={"Retry-After": str(retry_after_s)})
+        super().__init__(message, code="upstream_unavailable", retry_after_s=retry_after_s)
 
 
 class UpstreamError(GatewayError):

@@ -168,13 +168,16 @@ def upstream_client(settings: Settings, upstream: Upstream, timeout_s: float) ->
     return ReplicaSet(client, lambda: replica_urls(spec), upstream.api_key, timeout_s)
 
 
-async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route]) -> None:
-    """Make sure vLLM serves every adapter version the routes use (loading is skipped if already there)."""
-    served = {card["id"] for card in await client.models()}
+async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route]) -> list[dict[str, Any]]:
+    """Make sure vLLM serves every adapter version the routes use (loading is skipped if already there);
+    returns vLLM's model cards as they were before loading."""
+    cards = await client.models()
+    served = {card["id"] for card in cards}
     for adapter in {route.adapter for route in routes.values() if route.adapter}:
         if adapter.served_name not in served:
             log.info("loading adapter %s from %s", adapter.served_name, adapter.path)
             await client.load_adapter(adapter.served_name, adapter.path)
+    return cards
 
 
 @dataclass
@@ -206,12 +209,12 @@ def start_upstream(settings: Settings) -> Upstream:
     return Upstream(managed.url, managed.api_key, settings.chat_model, managed)
 
 
-def context_budget(settings: Settings, upstream: Upstream) -> Budget | None:
-    """How to keep prompts within the model's context: its tokenizer and vLLM's `max_model_len`."""
+def context_budget(settings: Settings, upstream: Upstream, cards: list[dict[str, Any]]) -> Budget | None:
+    """How to keep prompts within the model's context: its tokenizer and the `max_model_len` vLLM reports
+    in its model `cards`."""
     from serving.budget import load_counter, local_model_path, model_context_len
 
-    client = VLLMClient(upstream.url, upstream.api_key)
-    context_len = model_context_len(asyncio.run(_with_client(client, client.models())), upstream.base_model)
+    context_len = model_context_len(cards, upstream.base_model)
     if context_len is None:
         log.warning("vLLM does not report max_model_len for %s: sources are not trimmed", upstream.base_model)
         return None
@@ -252,7 +255,7 @@ def serve(settings: Settings) -> None:
     try:
         routes = build_routes(settings.routes, upstream.base_model, adapters)
         loader = upstream_client(settings, upstream, timeout_s=60)
-        asyncio.run(_with_client(loader, load_adapters(loader, routes)))
+        cards = asyncio.run(_with_client(loader, load_adapters(loader, routes)))
         client = upstream_client(settings, upstream, settings.request_timeout_s)
         background = []
         thresholds, budget, embeddings = None, None, None
@@ -263,7 +266,7 @@ def serve(settings: Settings) -> None:
                 background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
             thresholds = ThresholdBook(settings.thresholds_dir, settings.embedder)
             background.append(lambda: thresholds.follow(settings.snapshot_poll_s))
-            budget = context_budget(settings, upstream)
+            budget = context_budget(settings, upstream, cards)
             embeddings = EmbeddingsHandler(embedder, getattr(embedder, "count_tokens", None))
         app = build_app(
             routes,

@@ -12,14 +12,6 @@ from core.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LORAG_CONFIG", raising=False)
-    monkeypatch.setenv("LORAG_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import pytest
 from typer.testing import CliRunner
 
 from core.cli import app
@@ -16,14 +15,6 @@ from tests.retrieval.fakes import HashingEmbedder
 from tests.training.conftest import chat, write_jsonl
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LORAG_CONFIG", raising=False)
-    monkeypatch.setenv("LORAG_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def test_train_with_a_config_still_runs_the_recipe(home, tmp_path, monkeypatch):
