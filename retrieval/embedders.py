@@ -90,7 +90,6 @@ class SentenceTransformerEmbedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
-
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the embedder's tokenizer makes of `texts` (usage of `/v1/embeddings`)."""
         model = self.warm_up()

@@ -77,7 +77,12 @@ class TrainConfig:
     max_steps: int | None = Field(default=None, ge=1)
     """Stop after this many optimizer steps even if epochs remain (smoke runs)."""
     batch_size: int = Field(default=8, ge=1)
-    """Conversations per optimizer step (no gradient accumulation)."""
+    """Conversations per optimizer step."""
+    micro_batch_size: int | None = Field(default=None, ge=1)
+    """Conversations (packed rows, with `packing`) per forward/backward pass; a step accumulates the
+    gradients of its micro-batches, so the update is the same, only peak memory falls. Unset: the whole
+    step at once. Activation memory grows with tokens per pass: SmolLM2-135M keeps ~2.8 MB per token, so
+    4 conversations of 2k tokens need ~25 GB, one needs ~6 GB."""
     max_length: int = Field(default=512, ge=8)
     """Tokens per conversation; longer ones are reported and skipped (a cut reply would teach the model
     not to stop), as `lorag train validate` shows. With `packing`, also the most tokens in one packed row."""
@@ -240,23 +245,26 @@ def batch_plan(config: TrainConfig, lengths: Sequence[int]) -> list[tuple[int, l
 
 def step_batch(
     config: TrainConfig, examples: Sequence[TokenizedExample], pad_id: int, procs: Processes
-) -> tuple[dict[str, Any] | None, int]:
-    """This process's share of one step's examples as a batch (None if it has none), and its real tokens.
+) -> tuple[list[dict[str, Any]], int]:
+    """This process's share of one step's examples as micro-batches (none if it has no share), and its
+    real tokens.
 
-    Packed rows (or padded conversations) are dealt out to the processes in turn.
+    Packed rows (or padded conversations) are dealt out to the processes in turn, then cut into groups
+    of `micro_batch_size` (length-grouped conversations stay together, so little padding is added).
     """
     if config.packing:
         rows = pack_rows([len(example.input_ids) for example in examples], config.max_length)
-        mine = [[examples[i] for i in row] for row in rows[procs.rank :: procs.world]]
-        batch = collate_packed(mine, pad_id) if mine else None
+        mine: list = [[examples[i] for i in row] for row in rows[procs.rank :: procs.world]]
         tokens = sum(len(example.input_ids) for row in mine for example in row)
     else:
-        shard = list(examples[procs.rank :: procs.world])
-        batch = collate(shard, pad_id) if shard else None
-        tokens = sum(len(example.input_ids) for example in shard)
-    if batch is not None:
-        batch = {key: value.to(procs.device) for key, value in batch.items()}
-    return batch, tokens
+        mine = list(examples[procs.rank :: procs.world])
+        tokens = sum(len(example.input_ids) for example in mine)
+    size = config.micro_batch_size or max(len(mine), 1)
+    batches = [
+        collate_packed(part, pad_id) if config.packing else collate(part, pad_id)
+        for part in (mine[i : i + size] for i in range(0, len(mine), size))
+    ]
+    return [{key: value.to(procs.device) for key, value in batch.items()} for batch in batches], tokens
 
 
 def make_optimizer(config: TrainConfig, model: Any, steps: int) -> tuple[list, Any, Any]:
@@ -304,9 +312,9 @@ def train_loop(
         for record in records:
             write_record(log_file, record)
         for step, (epoch, indices) in enumerate(plan[state.step :], start=state.step + 1):
-            batch, tokens = step_batch(config, [examples[i] for i in indices], pad_id, procs)
+            batches, tokens = step_batch(config, [examples[i] for i in indices], pad_id, procs)
             lr = scheduler.get_last_lr()[0]  # the rate this step uses (the scheduler moves on inside)
-            loss = train_step(model, batch, optimizer, scheduler, params, config.max_grad_norm, procs)
+            loss = train_step(model, batches, optimizer, scheduler, params, config.max_grad_norm, procs)
             # Padding costs compute but is not data: only real tokens count towards throughput.
             tokens_seen += int(procs.sum(torch_tensor(tokens)))
             elapsed = time.perf_counter() - started
@@ -345,31 +353,35 @@ def torch_tensor(value: float) -> torch.Tensor:
 
 def train_step(
     model: Any,
-    batch: dict[str, torch.Tensor] | None,
+    batches: Sequence[dict[str, torch.Tensor]],
     optimizer: Any,
     scheduler: Any,
     params: list,
     max_norm: float,
     procs: Processes,
 ) -> float:
-    """One forward/backward/update over all processes; returns the step's mean loss on assistant tokens.
+    """One update from this process's micro-batches and the other processes'; returns the step's mean
+    loss on assistant tokens.
 
-    Each process's summed loss is divided by the assistant-token count over all processes and the
-    gradients are summed, which is the gradient of the mean over the whole step however it is sharded.
+    Each micro-batch's summed loss is divided by the assistant-token count of the whole step (all
+    micro-batches of all processes) and the gradients are accumulated, then summed over processes: the
+    gradient of the mean over the step however it is sharded or cut.
     """
     import torch
 
-    targets = 0 if batch is None else int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    targets = sum(int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) for batch in batches)
     total = procs.sum(torch_tensor(targets))
-    loss_sum = token_loss_sum(model, batch) if batch is not None else torch.zeros(())
-    if batch is not None:
-        (loss_sum / total).backward()
+    loss_sum = torch.zeros(())
+    for batch in batches:
+        part = token_loss_sum(model, batch)
+        (part / total).backward()
+        loss_sum = loss_sum + part.detach().float().cpu()
     procs.sum_gradients(params)
     torch.nn.utils.clip_grad_norm_(params, max_norm)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(procs.sum(loss_sum.detach().float().cpu()) / total)
+    return float(procs.sum(loss_sum) / total)
 
 
 def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -40,8 +40,14 @@ def test_client_disconnect_aborts_generation_in_vllm(gateway):  # type: ignore[n
     }
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=60) as response:
         lines = response.iter_lines()
-        for _ in range(4):
+        for line in lines:  # until the first generated token has arrived
+            if '"content"' in line:
+                break
+        # The gauge is set from engine-step statistics, which can trail the first token: poll, don't sample.
+        deadline = time.monotonic() + 15
+        while vllm_running(gateway) < 1 and time.monotonic() < deadline:
             next(lines)
+            time.sleep(0.2)
         assert vllm_running(gateway) >= 1
     # The client is gone: vLLM must stop generating for it within seconds, not after 3000 tokens.
     deadline = time.monotonic() + 20
