@@ -3,16 +3,19 @@
 When `lorag adapters promote` (or `rollback`) moves an alias, the gateway loads the new version into vLLM
 under its own versioned name (`demo@v3`; a changed adapter is never loaded under an old name), and only then
 switches its routes to it, in one assignment: a request is served entirely by the old or by the new version.
-Versions it loaded before stay loaded, so requests pinned to them (`demo@v2`) keep working.
 
-Reconciliation makes vLLM match: every adapter the gateway has used must be listed by vLLM's `/v1/models`;
-missing ones (vLLM restarted behind our back, another replica, a failed load) are loaded again.
+Reconciliation makes vLLM match: every adapter the gateway uses must be listed by vLLM's `/v1/models`;
+missing ones (vLLM restarted behind our back, another replica, a failed load) are loaded again. A version
+no route serves any more is unloaded once it has had no request for `keep_s` seconds (requests already
+in vLLM finish either way: vLLM's unload only forgets the name), so a quarterly retrain does not leave
+vLLM holding every version ever promoted. A request pinned to it later (`demo@v2`) loads it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -30,6 +33,8 @@ class AdapterHost(Protocol):
 
     routes: dict[str, Route]
     loaded: dict[str, str]
+    last_used: dict[str, float]
+    """Versioned name → `time.monotonic()` of its last request."""
 
     async def load_version(self, adapter_name: str, version: str) -> AdapterRef: ...
 
@@ -38,6 +43,8 @@ class ServedModels(Protocol):
     async def models(self) -> list[dict[str, Any]]: ...
 
     async def load_adapter(self, served_name: str, path: str) -> None: ...
+
+    async def unload_adapter(self, served_name: str) -> None: ...
 
 
 def adapter_name(route: Route) -> str | None:
@@ -63,11 +70,18 @@ class AdapterFollower:
         upstream: ServedModels,
         current: CurrentAdapter,
         on_change: Callable[[dict[str, Route]], None] = lambda routes: None,
+        keep_s: float | None = 600.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`keep_s`: how long a version no route serves stays loaded after its last request (None: for
+        ever)."""
         self.host = host
         self.upstream = upstream
         self.current = current
         self.on_change = on_change
+        self.keep_s = keep_s
+        self.clock = clock
+        self._retired_at: dict[str, float] = {}
 
     async def follow_aliases(self) -> list[str]:
         """Switch routes to their adapters' current versions (loading each first); returns what changed."""
@@ -100,12 +114,34 @@ class AdapterFollower:
             await self.upstream.load_adapter(served_name, self.host.loaded[served_name])
         return missing
 
+    async def retire(self) -> list[str]:
+        """Unload the versions no route serves that have been idle for `keep_s`; returns them."""
+        if self.keep_s is None:
+            return []
+        now = self.clock()
+        serving = {route.adapter.served_name for route in self.host.routes.values() if route.adapter}
+        for name in serving:
+            self._retired_at.pop(name, None)
+        idle = []
+        for name in [n for n in self.host.loaded if n not in serving]:
+            since = max(self._retired_at.setdefault(name, now), self.host.last_used.get(name, 0.0))
+            if now - since >= self.keep_s:
+                idle.append(name)
+        for name in idle:
+            await self.upstream.unload_adapter(name)
+            self.host.loaded.pop(name, None)
+            self._retired_at.pop(name, None)
+            log.info("unloaded adapter %s from vLLM: no route serves it, idle %.0f s", name, self.keep_s)
+        return idle
+
     async def run(self, poll_s: float) -> None:
-        """The gateway's background task: follow and reconcile every `poll_s` seconds, never crashing."""
+        """The gateway's background task: follow, reconcile and retire every `poll_s` seconds, never
+        crashing."""
         while True:
             await asyncio.sleep(poll_s)
             try:
                 await self.follow_aliases()
                 await self.reconcile()
+                await self.retire()
             except Exception as exc:  # noqa: BLE001 - a failed load is retried at the next poll
                 log.warning("adapter reconciliation failed (retrying in %.0f s): %s", poll_s, exc)

@@ -94,12 +94,14 @@ def build_app(
     metrics: Metrics | None = None,
     current_adapter: CurrentAdapter | None = None,
     adapter_poll_s: float = 5.0,
+    adapter_keep_s: float | None = 600.0,
 ) -> FastAPI:
     """The gateway app. `background` tasks (snapshot following, scheduled refresh) run while it serves;
     `on_shutdown` closes what the caller opened (the upstream client). A `managed` vLLM is watched and
     restarted if it dies, with every adapter re-loaded. With `current_adapter` (the registry's aliases), the
     routes follow promotions and rollbacks every `adapter_poll_s` seconds, and vLLM's loaded adapters are
-    reconciled with the ones the gateway uses."""
+    reconciled with the ones the gateway uses; versions no route serves are unloaded after `adapter_keep_s`
+    idle seconds."""
     metrics = metrics or Metrics()
     thresholds = thresholds or ThresholdBook(None, None)
 
@@ -137,7 +139,9 @@ def build_app(
             app.state.model_cards = model_cards(new_routes, base_model, versions)
             metrics.adapters({n: r.adapter.served_name if r.adapter else None for n, r in new_routes.items()})
 
-        follower = AdapterFollower(chat, cast(ServedModels, upstream), current_adapter, routes_changed)
+        follower = AdapterFollower(
+            chat, cast(ServedModels, upstream), current_adapter, routes_changed, keep_s=adapter_keep_s
+        )
         background = [*background, lambda: follower.run(adapter_poll_s)]
     app.state.chat = chat
     app.state.embeddings = embeddings

@@ -27,6 +27,7 @@ from serving.errors import (
     GatewayError,
     NotFoundError,
     RateLimitError,
+    UpstreamError,
     UpstreamUnavailableError,
     error_body,
 )
@@ -156,20 +157,48 @@ class ChatHandler:
             route.adapter.served_name: route.adapter.path for route in routes.values() if route.adapter
         }
         """Adapters vLLM serves for us (versioned name → path), to re-load after a vLLM restart."""
+        self.last_used: dict[str, float] = {}
+        """Versioned adapter name → `time.monotonic()` of its last request (idle old ones get unloaded)."""
         self._loading = asyncio.Lock()
 
     async def resolve(self, model: str) -> Route:
         """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
         name, version = split_pin(model)
         route = select_route(self.routes, name)
-        if version is None:
-            return route
-        if route.adapter is None or self.adapter_version is None:
-            raise NotFoundError(
-                f"route {name!r} has no adapter to pin to {version!r}", param="model", code="model_not_found"
-            )
-        adapter = await self.load_version(route.adapter.served_name.partition("@")[0], version)
-        return pin_route(route, model, adapter)
+        if version is not None:
+            if route.adapter is None or self.adapter_version is None:
+                raise NotFoundError(
+                    f"route {name!r} has no adapter to pin to {version!r}",
+                    param="model",
+                    code="model_not_found",
+                )
+            adapter = await self.load_version(route.adapter.served_name.partition("@")[0], version)
+            route = pin_route(route, model, adapter)
+        if route.adapter is not None:
+            self.last_used[route.adapter.served_name] = time.monotonic()
+        return route
+
+    async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
+        """After vLLM answered 404 for this request's adapter (unloaded by another gateway sharing the
+        server, or lost in a restart), load it again; True if the request should be sent once more."""
+        adapter = prepared.route.adapter
+        if exc.status_code != 404 or adapter is None or self.adapter_version is None:
+            return False
+        log.warning("vLLM does not know adapter %s: loading it again", adapter.served_name)
+        async with self._loading:
+            self.loaded.pop(adapter.served_name, None)
+        name, _, version = adapter.served_name.partition("@")
+        await self.load_version(name, version)
+        return True
+
+    async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
+        """vLLM's non-streaming completion, re-loading a lost adapter once."""
+        try:
+            return await self.upstream.chat(prepared.body)
+        except UpstreamError as exc:
+            if not await self._reload_if_lost(prepared, exc):
+                raise
+        return await self.upstream.chat(prepared.body)
 
     async def load_version(self, adapter_name: str, version: str) -> AdapterRef:
         """Make vLLM serve a registered adapter version under its versioned name (once)."""
@@ -209,7 +238,7 @@ class ChatHandler:
                 events = await self._stream(prepared, entered)
                 entered = None  # the stream now owns the slot
                 return events
-            payload = openai_shaped(await self.upstream.chat(prepared.body))
+            payload = openai_shaped(await self._complete(prepared))
             usage = payload.get("usage") or {}
             self.metrics.tokens(route_name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
             self.metrics.request(route_name, mode, 200, time.perf_counter() - started)
@@ -326,6 +355,16 @@ class ChatHandler:
         chunks = aiter(self.upstream.stream_chat(prepared.body))
         try:
             first = await anext(chunks, None)
+        except UpstreamError as exc:
+            await _close(chunks)
+            if not await self._reload_if_lost(prepared, exc):
+                raise
+            chunks = aiter(self.upstream.stream_chat(prepared.body))
+            try:
+                first = await anext(chunks, None)
+            except BaseException:
+                await _close(chunks)
+                raise
         except BaseException:
             await _close(chunks)
             raise

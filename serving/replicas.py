@@ -72,6 +72,10 @@ class ReplicaSet:
         urls = self.replicas() or [self.service.base_url]
         await asyncio.gather(*(self._client(url).load_adapter(served_name, path) for url in urls))
 
+    async def unload_adapter(self, served_name: str) -> None:
+        urls = self.replicas() or [self.service.base_url]
+        await asyncio.gather(*(self._client(url).unload_adapter(served_name) for url in urls))
+
     async def models(self) -> list[dict[str, Any]]:
         """Models every replica serves (an adapter missing on one replica is missing)."""
         urls = self.replicas() or [self.service.base_url]

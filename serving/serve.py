@@ -286,6 +286,7 @@ def serve(settings: Settings) -> None:
             managed=upstream.managed if settings.restart_vllm else None,
             current_adapter=current_adapter(settings),
             adapter_poll_s=settings.adapter_poll_s,
+            adapter_keep_s=settings.adapter_keep_s,
         )
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
         # uvicorn re-raises the signal it stopped on once it is done; SIGTERM's default action would then end

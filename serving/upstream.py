@@ -98,6 +98,15 @@ class VLLMClient:
             if exc.status_code != 400 or "already been loaded" not in exc.message:
                 raise
 
+    async def unload_adapter(self, served_name: str) -> None:
+        """Forget a LoRA adapter's name; vLLM finishes the requests already using it. Unknown names (never
+        loaded here, or unloaded by another gateway sharing this server) count as done."""
+        try:
+            await self._request("POST", "/v1/unload_lora_adapter", json={"lora_name": served_name})
+        except UpstreamError as exc:
+            if exc.status_code != 404:
+                raise
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(method, path, **kwargs)

@@ -3,9 +3,10 @@
 Each system trains the same LoRA on the same demo conversations (same tokenisation and assistant-only
 labels, batch size, steps, learning-rate schedule and base dtype) in a fresh subprocess, so peak memory
 is each one's own. The baseline is what one writes without a recipe: `Trainer` with dynamic padding
-(`DataCollatorForSeq2Seq`) and length-grouped sampling. Throughput counts real tokens only: padding costs
-compute but is not data. The recipe's row also reports its eval loss on held-out conversations computed
-packed and padded: they agree only if no token attends across the examples packed into one row.
+(`DataCollatorForSeq2Seq`) and length-grouped sampling; a second row adds Trainer's `bf16=True`.
+Throughput counts real tokens only: padding costs compute but is not data. The recipe's row also
+reports its eval loss on held-out conversations computed packed and padded: they agree only if no
+token attends across the examples packed into one row.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from typing import Any
 from core.settings import DEFAULT_CHAT_MODEL
 from training.demo_data import DEMO_TRAIN_FILE
 
-SYSTEMS = ("recipe (length-grouped)", "recipe (packed)", "peft + Trainer (baseline)")
+SYSTEMS = (
+    "recipe (length-grouped)",
+    "recipe (packed)",
+    "peft + Trainer (baseline)",
+    "peft + Trainer, bf16=True",
+)
+"""The recipe twice, the baseline, and the baseline with Trainer's own mixed precision (`bf16=True`, which
+autocasts as the recipe does): the recipe's gain is shown against both."""
 HELD_OUT = 32
 """Conversations at the end of the demo file kept out of training for the eval loss."""
 
@@ -153,8 +161,10 @@ def eval_losses(model: Any, examples: list, pad_id: int, max_length: int) -> tup
     return packed / targets, padded / targets
 
 
-def baseline_worker(job: dict[str, Any]) -> dict[str, Any]:
-    """Plain PEFT + `transformers.Trainer`: dynamic padding, length-grouped sampling, same LoRA, schedule."""
+def baseline_worker(job: dict[str, Any], bf16: bool = False) -> dict[str, Any]:
+    """Plain PEFT + `transformers.Trainer`: dynamic padding, length-grouped sampling, same LoRA, schedule;
+    with `bf16`, Trainer's mixed precision (autocast) on top."""
+    import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     config, tokenizer, model, train_set, _, _ = prepare(job, packing=False)
@@ -174,6 +184,7 @@ def baseline_worker(job: dict[str, Any]) -> dict[str, Any]:
         max_grad_norm=config.max_grad_norm,
         train_sampling_strategy="group_by_length", logging_steps=1, save_strategy="no", report_to=[],
         disable_tqdm=True, remove_unused_columns=False, seed=config.seed, dataloader_num_workers=0,
+        bf16=bf16, use_cpu=not torch.cuda.is_available(),  # Trainer refuses bf16 on a CPU without it
     )  # fmt: skip
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     started = time.perf_counter()
@@ -186,8 +197,8 @@ def baseline_worker(job: dict[str, Any]) -> dict[str, Any]:
 
 def worker(job: dict[str, Any]) -> dict[str, Any]:
     """Run one system and add this process's peak resident memory."""
-    if job["system"] == SYSTEMS[2]:
-        result = baseline_worker(job)
+    if job["system"] in SYSTEMS[2:]:
+        result = baseline_worker(job, bf16=job["system"] == SYSTEMS[3])
     else:
         result = recipe_worker(job, packing=job["system"] == SYSTEMS[1])
     # ru_maxrss is in KiB on Linux: the peak of this process alone, which is why each system gets one.

@@ -18,7 +18,8 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -99,6 +100,10 @@ class TrainConfig:
     """Seeds LoRA initialisation, dropout and the batch order."""
     dtype: Literal["bfloat16", "bf16", "float32", "fp32"] = "bfloat16"
     """Base weights' dtype during training; LoRA weights are always float32 (PEFT upcasts them)."""
+    autocast: bool = True
+    """With bfloat16 base weights, run the LoRA matmuls in bfloat16 too (torch autocast) instead of
+    upcasting every adapted layer's input to float32. LoRA weights, gradients' accumulation and the
+    optimizer stay float32 (mixed precision); the float32 copies were most of a CPU step's memory traffic."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form, for manifests."""
@@ -314,7 +319,9 @@ def train_loop(
         for step, (epoch, indices) in enumerate(plan[state.step :], start=state.step + 1):
             batches, tokens = step_batch(config, [examples[i] for i in indices], pad_id, procs)
             lr = scheduler.get_last_lr()[0]  # the rate this step uses (the scheduler moves on inside)
-            loss = train_step(model, batches, optimizer, scheduler, params, config.max_grad_norm, procs)
+            loss = train_step(
+                model, batches, optimizer, scheduler, params, config.max_grad_norm, procs, precision(config)
+            )
             # Padding costs compute but is not data: only real tokens count towards throughput.
             tokens_seen += int(procs.sum(torch_tensor(tokens)))
             elapsed = time.perf_counter() - started
@@ -359,13 +366,14 @@ def train_step(
     params: list,
     max_norm: float,
     procs: Processes,
+    precision: str | None = None,
 ) -> float:
     """One update from this process's micro-batches and the other processes'; returns the step's mean
     loss on assistant tokens.
 
     Each micro-batch's summed loss is divided by the assistant-token count of the whole step (all
     micro-batches of all processes) and the gradients are accumulated, then summed over processes: the
-    gradient of the mean over the step however it is sharded or cut.
+    gradient of the mean over the step however it is sharded or cut. `precision`: see `mixed_precision`.
     """
     import torch
 
@@ -373,7 +381,8 @@ def train_step(
     total = procs.sum(torch_tensor(targets))
     loss_sum = torch.zeros(())
     for batch in batches:
-        part = token_loss_sum(model, batch)
+        with mixed_precision(model, precision):
+            part = token_loss_sum(model, batch)
         (part / total).backward()
         loss_sum = loss_sum + part.detach().float().cpu()
     procs.sum_gradients(params)
@@ -382,6 +391,27 @@ def train_step(
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return float(procs.sum(loss_sum) / total)
+
+
+def precision(config: TrainConfig) -> str | None:
+    """The autocast dtype of the forward passes: "bfloat16" for bf16 base weights with `autocast`, else
+    None (every op in its weights' dtype)."""
+    return "bfloat16" if config.autocast and DTYPES[config.dtype] == "bfloat16" else None
+
+
+@contextmanager
+def mixed_precision(model: Any, dtype: str | None) -> Iterator[None]:
+    """Forward passes under torch autocast to `dtype`, with PEFT's upcast of layer inputs to the LoRA
+    weights' float32 turned off (autocast casts the small LoRA weights down instead). No-op for None."""
+    if dtype is None:
+        yield
+        return
+    import torch
+    from peft.helpers import disable_input_dtype_casting
+
+    device = next(model.parameters()).device.type
+    with torch.autocast(device, dtype=getattr(torch, dtype)), disable_input_dtype_casting(model):
+        yield
 
 
 def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:

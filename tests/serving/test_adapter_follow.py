@@ -7,8 +7,10 @@ from fastapi.testclient import TestClient
 
 from serving.adapter_follow import AdapterFollower, retarget
 from serving.app import build_app
+from serving.errors import UpstreamError
 from serving.routing import AdapterRef
 from tests.serving.conftest import BASE
+from tests.serving.fakes import FakeUpstream
 
 
 @pytest.fixture
@@ -72,3 +74,102 @@ async def test_promotion_is_followed_without_restart_and_vllm_is_reconciled(rout
     registry.current_version = "v1"  # rollback
     assert await follower.follow_aliases() == ["demo@v1"]
     assert chat.routes["demo+rag"].upstream_model == "demo@v1"
+
+
+class ForgetfulUpstream(FakeUpstream):
+    """A vLLM that answers 404 for adapters it does not hold, and can unload them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: set[str] = {"demo@v1"}
+        self.unloaded: list[str] = []
+
+    async def load_adapter(self, served_name: str, path: str) -> None:
+        self.held.add(served_name)
+        await super().load_adapter(served_name, path)
+
+    async def unload_adapter(self, served_name: str) -> None:
+        self.unloaded.append(served_name)
+        self.held.discard(served_name)
+
+    async def models(self):  # type: ignore[no-untyped-def]
+        return [{"id": BASE}, *({"id": name} for name in sorted(self.held))]
+
+    def _check(self, body):  # type: ignore[no-untyped-def]
+        if "@" in body["model"] and body["model"] not in self.held:
+            raise UpstreamError(404, f"The model `{body['model']}` does not exist.", "NotFoundError")
+
+    async def chat(self, body):  # type: ignore[no-untyped-def]
+        self._check(body)
+        return await super().chat(body)
+
+    async def stream_chat(self, body):  # type: ignore[no-untyped-def]
+        self._check(body)
+        async for chunk in super().stream_chat(body):
+            yield chunk
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.anyio
+async def test_old_versions_are_unloaded_after_idling_and_reloaded_when_pinned(routes, searcher, monkeypatch):
+    registry, upstream, clock = Registry(), ForgetfulUpstream(), Clock()
+    monkeypatch.setattr("serving.chat.time.monotonic", clock)
+    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup)
+    chat = app.state.chat
+    follower = AdapterFollower(chat, upstream, registry.current, keep_s=600, clock=clock)
+    client = TestClient(app)
+
+    def ask(model: str, stream: bool = False):  # type: ignore[no-untyped-def]
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+        return client.post("/v1/chat/completions", json=body)
+
+    registry.current_version = "v2"
+    await follower.follow_aliases()
+    assert await follower.retire() == []  # v1 just stopped being served: its grace period starts now
+    clock.now += 500
+    assert ask("demo@v1").status_code == 200  # a pinned request restarts v1's idle time
+    clock.now += 500
+    assert await follower.retire() == []
+    clock.now += 101
+    assert await follower.retire() == ["demo@v1"]
+    assert upstream.unloaded == ["demo@v1"] and set(chat.loaded) == {"demo@v2"}
+    assert await follower.reconcile() == []  # an unloaded old version is not "missing"
+    clock.now += 10_000
+    assert await follower.retire() == []  # the served version is never unloaded
+
+    reply = ask("demo@v1")  # pinned again later: loaded on demand
+    assert reply.status_code == 200 and "demo@v1" in upstream.held and "demo@v1" in chat.loaded
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_adapter_unloaded_behind_the_gateways_back_is_loaded_again(routes, searcher, stream):
+    registry, upstream = Registry(), ForgetfulUpstream()
+    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup)
+    upstream.held.clear()  # e.g. another gateway sharing this vLLM unloaded it
+    body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    reply = TestClient(app).post("/v1/chat/completions", json=body)
+    assert reply.status_code == 200 and '"error"' not in reply.text and "hi" in reply.text
+    assert upstream.loaded == [("demo@v1", "/adapters/demo/v1")] and "demo@v1" in upstream.held
+
+
+@pytest.mark.anyio
+async def test_a_base_model_404_is_not_retried(routes, searcher):
+    class Missing(ForgetfulUpstream):
+        async def chat(self, body):  # type: ignore[no-untyped-def]
+            self.bodies.append(body)
+            raise UpstreamError(404, "The model `x` does not exist.", "NotFoundError")
+
+    upstream = Missing()
+    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=Registry().lookup)
+    reply = TestClient(app).post(
+        "/v1/chat/completions", json={"model": "base", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert reply.status_code == 404 and len(upstream.bodies) == 1 and upstream.loaded == []
