@@ -75,13 +75,23 @@ def lorag_home(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     return home
 
 
+ADAPTER_KEEP_S = 10
+
+
 @pytest.fixture(scope="session")
 def gateway(lorag_home: Path, tmp_path_factory) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
     """`lorag serve` with its managed vLLM, on free ports; stopped (and vLLM with it) at the end."""
     port, vllm_port = free_port("127.0.0.1"), free_port("127.0.0.1")
     key = secrets.token_urlsafe(16)
     log = tmp_path_factory.mktemp("logs") / "gateway.log"
-    env = lorag_env(lorag_home, LORAG_PORT=str(port), LORAG_VLLM__PORT=str(vllm_port), LORAG_VLLM_API_KEY=key)
+    env = lorag_env(
+        lorag_home,
+        LORAG_PORT=str(port),
+        LORAG_VLLM__PORT=str(vllm_port),
+        LORAG_VLLM_API_KEY=key,
+        # Old adapter versions leave vLLM quickly here, so that tests see it (and pinned requests re-load).
+        LORAG_ADAPTER_KEEP_S=str(ADAPTER_KEEP_S),
+    )
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen([LORAG, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
