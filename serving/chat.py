@@ -160,6 +160,7 @@ class ChatHandler:
         self.last_used: dict[str, float] = {}
         """Versioned adapter name → `time.monotonic()` of its last request (idle old ones get unloaded)."""
         self._loading = asyncio.Lock()
+        self._unknown_seen: set[str] = set()
 
     async def resolve(self, model: str) -> Route:
         """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
@@ -259,7 +260,15 @@ class ChatHandler:
                 f"unknown field {unknown[0]!r} (the gateway runs with strict_requests)", param=unknown[0]
             )
         if unknown:
-            log.info("passing unknown request fields on to vLLM: %s", ", ".join(unknown))
+            # INFO the first time a field is seen, DEBUG after: a client sending `ignore_eos` on every
+            # request would otherwise write a line per request.
+            new = [name for name in unknown if name not in self._unknown_seen]
+            self._unknown_seen.update(new)
+            log.log(
+                logging.INFO if new else logging.DEBUG,
+                "passing unknown request fields on to vLLM: %s",
+                ", ".join(unknown),
+            )
 
     async def prepare(self, request: ChatCompletionRequest, principal: Principal = OPEN) -> PreparedChat:
         """Resolve the route, apply its retrieval policy and the context budget, build the upstream body."""

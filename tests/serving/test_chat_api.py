@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from fastapi.testclient import TestClient
@@ -227,3 +228,12 @@ def test_pinned_adapter_version_is_loaded_once_and_reported(routes, upstream, se
     assert upstream.loaded == [("demo@v2", "/a/v2")] and upstream.bodies[-1]["model"] == "demo@v1"
     assert_openai_error(chat(client, model="demo@v9"), 404, "model", "no version 'v9'")
     assert_openai_error(chat(client, model="base@v1"), 404, "model", "no adapter to pin")
+
+
+def test_an_unknown_field_is_logged_at_info_once_then_at_debug(client, caplog):
+    with caplog.at_level(logging.DEBUG, logger="lorag.chat"):
+        for _ in range(3):
+            chat(client, model="base", top_k=5)
+        chat(client, model="base", top_k=5, ignore_eos=True)
+    levels = [r.levelname for r in caplog.records if "unknown request fields" in r.getMessage()]
+    assert levels == ["INFO", "DEBUG", "DEBUG", "INFO"]  # ignore_eos is new in the last request
