@@ -184,7 +184,8 @@ def baseline_worker(job: dict[str, Any], bf16: bool = False) -> dict[str, Any]:
         max_grad_norm=config.max_grad_norm,
         train_sampling_strategy="group_by_length", logging_steps=1, save_strategy="no", report_to=[],
         disable_tqdm=True, remove_unused_columns=False, seed=config.seed, dataloader_num_workers=0,
-        bf16=bf16, use_cpu=not torch.cuda.is_available(),  # Trainer refuses bf16 on a CPU without it
+        # Trainer refuses bf16 on a CPU unless told it is one; the plain baseline is left as users write it.
+        **({"bf16": True, "use_cpu": not torch.cuda.is_available()} if bf16 else {}),
     )  # fmt: skip
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     started = time.perf_counter()
