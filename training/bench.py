@@ -168,6 +168,7 @@ def baseline_worker(job: dict[str, Any], bf16: bool = False) -> dict[str, Any]:
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     config, tokenizer, model, train_set, _, _ = prepare(job, packing=False)
+    precision: dict[str, Any] = {"bf16": True, "use_cpu": not torch.cuda.is_available()} if bf16 else {}
     dataset = [{"input_ids": e.input_ids, "labels": e.labels} for e in train_set]
     pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     real_tokens = []
@@ -185,7 +186,7 @@ def baseline_worker(job: dict[str, Any], bf16: bool = False) -> dict[str, Any]:
         train_sampling_strategy="group_by_length", logging_steps=1, save_strategy="no", report_to=[],
         disable_tqdm=True, remove_unused_columns=False, seed=config.seed, dataloader_num_workers=0,
         # Trainer refuses bf16 on a CPU unless told it is one; the plain baseline is left as users write it.
-        **({"bf16": True, "use_cpu": not torch.cuda.is_available()} if bf16 else {}),
+        **precision,
     )  # fmt: skip
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     started = time.perf_counter()
