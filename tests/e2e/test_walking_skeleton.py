@@ -24,9 +24,9 @@ def ask(client, route: str, question: str, **params):  # type: ignore[no-untyped
     )
 
 
-def ask_all(client, route: str, questions) -> list:  # type: ignore[no-untyped-def]
+def ask_all(client, route: str, questions, workers: int = 8) -> list:  # type: ignore[no-untyped-def]
     # Several at once, as real traffic arrives: vLLM batches them.
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda q: ask(client, route, q.question), questions))
 
 
@@ -82,7 +82,9 @@ def test_demo_adapter_knows_static_facts_base_does_not(client):  # type: ignore[
 
 def test_base_rag_answers_evolving_facts_and_cites_the_right_chunk(client, gateway):  # type: ignore[no-untyped-def]
     evolving = [q for q in load_questions() if q.kind == "evolving"]
-    responses = ask_all(client, "base+rag", evolving)
+    # One at a time: on CPU vLLM a bf16 batch's numbers depend on what shares it, so concurrent greedy
+    # answers flip on near-ties (8 or 9 of these 12 across CI runs); alone, each prompt answers the same way.
+    responses = ask_all(client, "base+rag", evolving, workers=1)
     answered = containment([r.choices[0].message.content for r in responses], [q.answers for q in evolving])
     right_chunk = [
         cites_answer_chunk(gateway.home, r.model_extra["citations"], q)
