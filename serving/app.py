@@ -94,7 +94,7 @@ def build_app(
     metrics: Metrics | None = None,
     current_adapter: CurrentAdapter | None = None,
     adapter_poll_s: float = 5.0,
-    adapter_keep_s: float | None = 600.0,
+    adapter_keep_s: float | None = None,
 ) -> FastAPI:
     """The gateway app. `background` tasks (snapshot following, scheduled refresh) run while it serves;
     `on_shutdown` closes what the caller opened (the upstream client). A `managed` vLLM is watched and

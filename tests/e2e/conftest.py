@@ -75,9 +75,6 @@ def lorag_home(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     return home
 
 
-ADAPTER_KEEP_S = 10
-
-
 @pytest.fixture(scope="session")
 def gateway(lorag_home: Path, tmp_path_factory) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
     """`lorag serve` with its managed vLLM, on free ports; stopped (and vLLM with it) at the end."""
@@ -89,8 +86,6 @@ def gateway(lorag_home: Path, tmp_path_factory) -> Iterator[Gateway]:  # type: i
         LORAG_PORT=str(port),
         LORAG_VLLM__PORT=str(vllm_port),
         LORAG_VLLM_API_KEY=key,
-        # Old adapter versions leave vLLM quickly here, so that tests see it (and pinned requests re-load).
-        LORAG_ADAPTER_KEEP_S=str(ADAPTER_KEEP_S),
     )
     started = time.monotonic()
     with log.open("wb") as out:
