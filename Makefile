@@ -29,7 +29,7 @@ serve: demo
 	$(BIN)/lorag serve
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy
 
 # Runs install, models, unit and end-to-end phases and prints how long each took.
 test:

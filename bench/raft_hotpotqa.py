@@ -1,6 +1,6 @@
 """RAFT on HotpotQA: does a retrieval-aware adapter read 10 retrieved paragraphs better than the base model?
 
-    HF_HUB_OFFLINE=1 python bench/raft_hotpotqa.py [--data ../shared/data/hotpotqa] [--stage all]
+    HF_HUB_OFFLINE=1 python -m bench.raft_hotpotqa [--data ../shared/data/hotpotqa] [--stage all]
 
 Stages (each reuses what an earlier run left in `<home>/raft-hotpotqa/`, so they can run apart):
 1. `data`: HotpotQA train's passages indexed as a corpus of their own; `lorag train data raft` logic turns
@@ -19,13 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from core.settings import RouteConfig, Settings, load_settings
 
-from core.settings import RouteConfig, Settings, load_settings  # noqa: E402
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (in the stages)
 
 K = 10
 """Paragraphs in the prompt: the size of HotpotQA's distractor setting (2 gold + 8 others)."""
@@ -46,11 +44,11 @@ def routes() -> dict[str, RouteConfig]:
 
 def build_data(settings: Settings, train_file: Path, out: Path) -> None:
     """Index the train passages in their own home and write the RAFT chat examples to `out`."""
-    from eval.datasets import load_dataset
+    from eval.datasets import load_dataset, raft_items
     from eval.gateway import dataset_home
     from retrieval.embedders import load_embedder
     from retrieval.search import open_retriever
-    from training.raft import GoldChunks, build_raft_file, read_items
+    from training.raft import GoldChunks, build_raft_file
 
     dataset = load_dataset(train_file)
     home = dataset_home(settings, "hotpotqa-train", dataset.documents)
@@ -58,7 +56,7 @@ def build_data(settings: Settings, train_file: Path, out: Path) -> None:
     retriever = open_retriever(local.index_dir, load_embedder(settings.embedder, settings.cache_dir))
     try:
         stats = build_raft_file(
-            read_items(train_file),
+            raft_items(train_file),
             out,
             lambda query, n: retriever.search(query, n, mode="dense"),
             GoldChunks(retriever.snapshot.store.chunks),

@@ -15,10 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from core.prices import Price
 from core.settings import Settings
 from eval.bootstrap import summarize
 from eval.calibrate import HELD_OUT, Outcome, auto_scores, fit_threshold, retrieval_share, split
-from eval.cost import Price
 from eval.datasets import Dataset, load_dataset
 from eval.gateway import dataset_home, dataset_home_dir, managed_gateway
 from eval.metrics import answer_contained

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.cost import Price
+from core.prices import Price
 from eval.records import Record, RunInfo, read_run
 from eval.summary import METRICS, OVERALL, by_route, pair, summarize_run
 from eval.tables import MISSING, Table, interval, money, number, text

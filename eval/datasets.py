@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from training.raft import RaftItem, read_raft_jsonl
+
 DEMO_DATASET = Path(__file__).parent / "datasets" / "demo.jsonl"
 
 Format = Literal["auto", "lorag", "squad", "hotpotqa", "pubmedqa"]
@@ -206,3 +208,26 @@ def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         if not isinstance(record, dict):
             raise ValueError(f"{path}:{number}: not a JSON object")
         yield number, record
+
+
+def raft_items(path: Path) -> list[RaftItem]:
+    """RAFT training items from `{question, answer, gold_sources}` JSONL, or from any dataset `load_dataset`
+    reads (lorag eval JSONL, SQuAD, HotpotQA, PubMedQA: the first acceptable answer is the training answer;
+    questions without an answer or gold sources are left out)."""
+    first = _first_record(path)
+    if isinstance(first, dict) and "answer" in first and "gold_sources" in first:
+        return read_raft_jsonl(path)
+    return [
+        RaftItem(q.question, q.answers[0], tuple(q.gold_sources))
+        for q in load_dataset(path).questions
+        if q.answers and q.gold_sources
+    ]
+
+
+def _first_record(path: Path) -> Any:
+    with path.open(encoding="utf-8-sig") as lines:
+        first = next((line for line in lines if line.strip()), "")
+    try:
+        return json.loads(first)
+    except ValueError:
+        return None  # a JSON document over several lines: one of the eval formats

@@ -1,7 +1,8 @@
-"""Pass/fail gates with the numbers behind them: promote a trained adapter, swap in a refreshed index.
+"""The promotion gate with the numbers behind it: promote a trained adapter only if it is not worse.
 
-Both gates take per-item scores (a metric's `individual_scores`), so they judge with the same functions as
-the reports. The verdict is on the means alone: the candidate passes unless its mean falls below the
+The gate takes per-item scores (a metric's `individual_scores`), so it judges with the same functions as
+the reports. (The index's refresh gate is `retrieval.gate`: it runs inside a refresh, below this layer.)
+The verdict is on the means alone: the candidate passes unless its mean falls below the
 current mean by more than `margin`. The bootstrap intervals, and the paired difference when both were
 scored on the same items, go into the message so that a reader can tell a real drop from noise.
 """
@@ -49,21 +50,6 @@ def promotion_gate(
     return compare(metric, candidate_scores, current_scores, margin, n_resamples=n_resamples, seed=seed)
 
 
-def refresh_gate(
-    candidate_recall: Sequence[float],
-    current_recall: Sequence[float] | None,
-    margin: float,
-    *,
-    k: int | None = None,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> GateResult:
-    """Swap in a refreshed index unless its mean per-query recall is below the current one's by more than
-    `margin` (the `individual_scores` of `eval.metrics.recall_at_k` on the same gold questions)."""
-    metric = f"recall@{k}" if k is not None else "recall"
-    return compare(metric, candidate_recall, current_recall, margin, n_resamples=n_resamples, seed=seed)
-
-
 def compare(
     metric: str,
     candidate_scores: Sequence[float],
@@ -73,7 +59,7 @@ def compare(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> GateResult:
-    """The gate both public gates apply: candidate mean >= current mean − margin."""
+    """The comparison the gate applies: candidate mean >= current mean − margin."""
     if not candidate_scores:
         raise ValueError(f"no {metric} scores for the candidate: nothing to gate on")
     if current_scores is not None and not current_scores:

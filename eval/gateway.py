@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.processes import free_port, start_lorag, stop_process, wait_healthy
 from core.settings import Settings
 from eval.datasets import Passage
-from serving.vllm_process import free_port, poll_health
 
 CORPUS_FILE = "passages.jsonl"
 """Source ids of passages are `passages.jsonl#<passage id>`; metrics match gold ids on the part after `#`."""
@@ -56,26 +55,10 @@ def managed_gateway(
     env = dict(
         os.environ, **(env or {}), LORAG_HOME=str(home), LORAG_PORT=str(port), LORAG_VLLM__PORT=str(vllm_port)
     )
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from core.cli import app; app(prog_name='lorag')", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_lorag(["serve"], log_path, env)
     url = f"http://127.0.0.1:{port}"
     try:
-        outcome = poll_health(url, process, timeout_s)
-        if outcome != "healthy":
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the evaluation gateway {outcome}; its log ({log_path}):\n{tail}")
+        wait_healthy(url, process, log_path, timeout_s)
         yield url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, grace_s=60, sig=signal.SIGTERM)

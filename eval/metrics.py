@@ -1,4 +1,8 @@
-"""Answer, retrieval and serving metrics: pure functions that import nothing else from lorag.
+"""Answer, retrieval and serving metrics: pure functions.
+
+The retrieval metrics (`recall_at_k`, `mrr`) live in `retrieval.metrics`, beside the refresh gate that uses
+them, and are re-exported here so that the reports and the gate can never disagree on what "recall" means;
+`percentile` is `core.stats.percentile`.
 
 Each aggregate returns `{"score": mean, "individual_scores": [...]}` so callers can report both, and can
 put a bootstrap interval on the mean (`eval.bootstrap`). Exact match and token F1 normalise answers as the
@@ -8,13 +12,21 @@ official SQuAD script does, so their numbers compare with published ones; contai
 
 from __future__ import annotations
 
-import math
 import re
 import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
+
+from core.stats import percentile
+from retrieval.metrics import mrr, recall_at_k
+
+__all__ = [
+    "answer_contained", "containment", "exact_match", "exact_match_score", "f1_score", "latency",
+    "lexical_support", "lexical_support_score", "mrr", "normalize", "percentile", "recall_at_k",
+    "squad_normalize", "token_f1", "tokens_per_request",
+]  # fmt: skip
 
 _SPACE = re.compile(r"\s+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -38,43 +50,6 @@ def containment(predictions: Sequence[str], answers: Sequence[Sequence[str]]) ->
         raise ValueError(f"{len(predictions)} predictions for {len(answers)} answer lists")
     scores = [1.0 if answer_contained(p, a) else 0.0 for p, a in zip(predictions, answers, strict=True)]
     return {"score": sum(scores) / len(scores) if scores else 0.0, "individual_scores": scores}
-
-
-def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int) -> dict[str, Any]:
-    """Per query, the share of its gold sources found among its first `k` retrieved sources.
-
-    Queries without gold sources are skipped (they do not count as 0 or 1).
-    """
-    if len(retrieved) != len(gold):
-        raise ValueError(f"{len(retrieved)} result lists for {len(gold)} gold lists")
-    scores = [
-        len(set(found[:k]) & set(expected)) / len(set(expected))
-        for found, expected in zip(retrieved, gold, strict=True)
-        if expected
-    ]
-    return {"score": sum(scores) / len(scores) if scores else 0.0, "individual_scores": scores}
-
-
-def mrr(
-    retrieved: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], k: int | None = None
-) -> dict[str, Any]:
-    """Mean reciprocal rank: per query, 1 / the rank of its first gold source among the retrieved (0 if none).
-
-    `k` looks at the first `k` retrieved only (MRR@k). Queries without gold sources are skipped, as in
-    `recall_at_k`.
-    """
-    if len(retrieved) != len(gold):
-        raise ValueError(f"{len(retrieved)} result lists for {len(gold)} gold lists")
-    scores = [
-        _reciprocal_rank(found[:k], set(expected))
-        for found, expected in zip(retrieved, gold, strict=True)
-        if expected
-    ]
-    return {"score": sum(scores) / len(scores) if scores else 0.0, "individual_scores": scores}
-
-
-def _reciprocal_rank(found: Sequence[str], expected: set[str]) -> float:
-    return next((1.0 / rank for rank, item in enumerate(found, start=1) if item in expected), 0.0)
 
 
 # ---- SQuAD-style exact match and token F1 -----------------------------------------------------------------
@@ -145,19 +120,6 @@ def lexical_support(predictions: Sequence[str], retrieved: Sequence[Sequence[str
 
 
 # ---- Serving: latency and tokens --------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The `q`-th percentile (0–100) by linear interpolation between the closest ranks, the same as
-    `numpy.percentile(values, q)` with its default `method="linear"`."""
-    if not values:
-        raise ValueError("percentile of no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile {q} is outside 0–100")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    below, above = math.floor(position), math.ceil(position)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 def latency(seconds: Sequence[float]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def money(value: float | None) -> str:
 
 
 def text(table: Table) -> str:
-    """Aligned plain text under the title, as `retrieval.bench.format_table` prints."""
+    """Aligned plain text under the title, as `bench.retrieval.format_table` prints."""
     cells = [list(table.header), *(list(row) for row in table.rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(table.header))]
 

@@ -52,7 +52,7 @@ def refresh(settings: Settings, progress: bool = True, embedder: Embedder | None
         settings.index_dir,
         progress=progress,
         skipped=skipped,
-        gate=refresh_gate(settings, embedder),
+        gate=recall_gate_check(settings, embedder),
         **_snapshot_options(settings),
     )
 
@@ -66,7 +66,7 @@ def _snapshot_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def refresh_gate(settings: Settings, embedder: Embedder) -> Callable[[Path], None] | None:
+def recall_gate_check(settings: Settings, embedder: Embedder) -> Callable[[Path], None] | None:
     """The configured recall gate as a check on a published, not yet current, snapshot (or None)."""
     if settings.index.gate_questions is None:
         return None

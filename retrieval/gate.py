@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from core.types import Hit
-from eval.metrics import recall_at_k
+from retrieval.metrics import recall_at_k
 
 
 class Searchable(Protocol):
@@ -29,7 +29,7 @@ class GateQuestion:
 
 
 @dataclass(frozen=True)
-class GateResult:
+class RecallGateResult:
     """The gate's verdict with the numbers behind it."""
 
     passed: bool
@@ -65,11 +65,11 @@ def snapshot_recall(searcher: Searchable, questions: Sequence[GateQuestion], k: 
 
 def recall_gate(
     new: Searchable, current: Searchable | None, questions: Sequence[GateQuestion], k: int, margin: float
-) -> GateResult:
+) -> RecallGateResult:
     """Pass unless the new snapshot's recall@k is below the current one's by more than `margin`."""
     new_recall = snapshot_recall(new, questions, k)
     if current is None:
-        return GateResult(True, new_recall, None, k, margin, "no current snapshot to compare with")
+        return RecallGateResult(True, new_recall, None, k, margin, "no current snapshot to compare with")
     current_recall = snapshot_recall(current, questions, k)
     passed = new_recall >= current_recall - margin
     verdict = "within" if passed else "more than"
@@ -77,4 +77,4 @@ def recall_gate(
         f"recall@{k} {new_recall:.3f} vs current {current_recall:.3f}: "
         f"{verdict} the allowed drop of {margin:.3f}"
     )
-    return GateResult(passed, new_recall, current_recall, k, margin, reason)
+    return RecallGateResult(passed, new_recall, current_recall, k, margin, reason)

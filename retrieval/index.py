@@ -27,7 +27,7 @@ import numpy as np
 IndexKind = Literal["flat", "hnsw", "ivf"]
 KINDS: tuple[str, ...] = get_args(IndexKind)
 HNSW_DEFAULTS: dict[str, Any] = {"m": 16, "ef_construction": 100, "ef_search": 128}
-"""Tuned on 100K clustered unit vectors of 384 dimensions (`retrieval.bench`), one thread: recall@10 0.986
+"""Tuned on 100K clustered unit vectors of 384 dimensions (`bench.retrieval`), one thread: recall@10 0.986
 against exact search at 0.5 ms a query (ef_search=64: the same recall at 0.26 ms). m=32 builds 4x slower
 (about 2 minutes on 2 cores) for no gain there, and a refresh rebuilds the graph each time."""
 IVF_DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": 32}

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from core.models import resolve_model
 from core.settings import Settings
+from core.vllm_server import ManagedVLLM
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
 from serving.live_index import LiveSearcher, SnapshotSearcher
@@ -21,7 +22,6 @@ from serving.replicas import ReplicaSet, replica_urls
 from serving.routing import AdapterRef, Route, RouteConfigError, build_routes
 from serving.thresholds import ThresholdBook
 from serving.upstream import VLLMClient
-from serving.vllm_process import ManagedVLLM
 
 log = logging.getLogger("lorag.serve")
 

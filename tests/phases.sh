@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: install, pull models, unit tests, end-to-end tests — and how long each phase took.
+# `make test`: install, pull models, the layers contract, unit tests, end-to-end tests — and how long each phase took.
 # pytest's exit code 5 (no tests collected) fails its phase: "nothing ran" must never pass as green.
 set -uo pipefail
 BIN=${BIN:-.venv/bin}
@@ -22,6 +22,8 @@ phase() {  # phase NAME COMMAND...
 
 phase install "$MAKE" --no-print-directory install
 phase models "$MAKE" --no-print-directory models
+# The layers contract (pyproject.toml, [tool.importlinter]): an upward import fails CI like a failing test.
+phase layers "$BIN/lint-imports"
 phase unit "$BIN/python" -m pytest -m "not e2e" -q
 phase e2e "$BIN/python" -m pytest -m e2e -q
 echo "phase timings: $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g')"

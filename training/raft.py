@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from core.prompting import Message, with_retrieved_context
 from core.types import Chunk, Hit
@@ -182,31 +182,12 @@ def build_raft_file(
     )
 
 
-def read_items(path: Path) -> list[RaftItem]:
-    """Items from `{question, answer, gold_sources}` JSONL, or from any dataset `eval.datasets` loads
-    (lorag eval JSONL, SQuAD, HotpotQA, PubMedQA: the first acceptable answer is the training answer)."""
-    records = _first_record(path)
-    if isinstance(records, dict) and "answer" in records and "gold_sources" in records:
-        return _read_raft_jsonl(path)
-    from eval.datasets import load_dataset  # only for this input kind: eval is not a dependency otherwise
+def read_raft_jsonl(path: Path) -> list[RaftItem]:
+    """Items from `{question, answer, gold_sources}` JSONL; every bad line is reported by its number.
 
-    return [
-        RaftItem(q.question, q.answers[0], tuple(q.gold_sources))
-        for q in load_dataset(path).questions
-        if q.answers and q.gold_sources
-    ]
-
-
-def _first_record(path: Path) -> Any:
-    with path.open(encoding="utf-8-sig") as lines:
-        first = next((line for line in lines if line.strip()), "")
-    try:
-        return json.loads(first)
-    except ValueError:
-        return None  # a JSON document over several lines: one of the eval formats
-
-
-def _read_raft_jsonl(path: Path) -> list[RaftItem]:
+    Evaluation datasets (HotpotQA, SQuAD, ...) become items through `eval.datasets.raft_items`: training
+    takes its questions as data and never reads evaluation formats itself.
+    """
     items, problems = [], []
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():

@@ -8,7 +8,7 @@ Layout under the registry root:
     <name>/history.jsonl   one line per promotion or rollback (see `training.history`)
 
 Registering adds a *candidate*: the alias stays where it is until `promote` moves it (after the gate in
-`training.promotion`). Serving reads `current` and serves the adapter under `<name>@<version>`, so a new
+`eval.promotion`). Serving reads `current` and serves the adapter under `<name>@<version>`, so a new
 version can be loaded next to the old one and requests move over in one step.
 """
 

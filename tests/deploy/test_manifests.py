@@ -19,10 +19,10 @@ import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 from core.models import cache_path, packaged
 from core.settings import Settings, load_settings
-from serving.vllm_process import vllm_command
+from core.vllm_server import vllm_command
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s" / "base"

@@ -6,24 +6,17 @@ printed in pytest's terminal summary, so `make test` shows them.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from serving.vllm_process import free_port, poll_health
-
-REPORT: dict[str, str] = {}
-LORAG = str(Path(sys.executable).parent / "lorag")
-START_TIMEOUT_S = 900
+from core.processes import free_port, stop_process, wait_healthy
+from tests.e2e.stack import LORAG, REPORT, START_TIMEOUT_S, Gateway, lorag_env
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
@@ -31,38 +24,6 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.section("lorag end-to-end measurements")
         for key, value in REPORT.items():
             terminalreporter.write_line(f"{key}: {value}")
-
-
-def lorag_env(home: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, LORAG_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Gateway:
-    url: str
-    vllm_url: str
-    vllm_api_key: str
-    home: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    outcome = poll_health(url, process, timeout_s)
-    if outcome != "healthy":
-        raise RuntimeError(f"server {outcome} ({process.returncode}):\n{log.read_text()[-4000:]}")
-
-
-def stop(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -92,11 +53,11 @@ def gateway(lorag_home: Path, tmp_path_factory) -> Iterator[Gateway]:  # type: i
         process = subprocess.Popen([LORAG, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_health(url, process, log, START_TIMEOUT_S)
+        wait_healthy(url, process, log, START_TIMEOUT_S)
         REPORT["lorag serve start to healthy"] = f"{time.monotonic() - started:.1f} s"
         yield Gateway(url, f"http://127.0.0.1:{vllm_port}", key, lorag_home, process, log)
     finally:
-        stop(process)
+        stop_process(process, grace_s=60)
         shutil.copy(log, lorag_home / "gateway.log")
 
 

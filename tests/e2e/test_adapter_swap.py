@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPORT
+from tests.e2e.stack import REPORT
 from tests.e2e.test_eval import lorag
 
 pytestmark = pytest.mark.e2e

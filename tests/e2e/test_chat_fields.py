@@ -17,7 +17,7 @@ import jsonschema
 import openai
 import pytest
 
-from tests.e2e.conftest import Gateway
+from tests.e2e.stack import Gateway
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from core.thresholds import read_current
-from tests.e2e.conftest import LORAG, REPORT, lorag_env
+from tests.e2e.stack import LORAG, REPORT, lorag_env
 
 pytestmark = pytest.mark.e2e
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import openai
 import pytest
 
+from core.processes import free_port, stop_process, wait_healthy
 from core.settings import Settings
 from retrieval.build import DEMO_CORPUS, refresh
-from serving.vllm_process import free_port
-from tests.e2e.conftest import LORAG, REPORT, lorag_env, stop, wait_for_health
+from tests.e2e.stack import LORAG, REPORT, lorag_env
 
 pytestmark = pytest.mark.e2e
 
@@ -52,11 +52,11 @@ def fresh(gateway, tmp_path_factory) -> Iterator[FreshGateway]:  # type: ignore[
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_health(url, process, log, timeout_s=300)
+        wait_healthy(url, process, log, 300)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=300)
         yield FreshGateway(url, home, corpus, client)
     finally:
-        stop(process)
+        stop_process(process, grace_s=60)
 
 
 def ask(client: openai.OpenAI, question: str, max_tokens: int = 48):  # type: ignore[no-untyped-def]

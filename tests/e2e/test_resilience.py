@@ -15,8 +15,8 @@ import httpx
 import openai
 import pytest
 
-from serving.vllm_process import free_port
-from tests.e2e.conftest import LORAG, REPORT, lorag_env, stop, wait_for_health
+from core.processes import free_port, stop_process, wait_healthy
+from tests.e2e.stack import LORAG, REPORT, lorag_env
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def start_gateway(home, tmp_path, name: str, *args: str, **env: str):  # type: i
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_for_health(url, process, log, timeout_s=600)
+    wait_healthy(url, process, log, 600)
     return url, process, log
 
 
@@ -96,7 +96,7 @@ def test_dead_vllm_is_restarted_and_adapters_reloaded(gateway, tmp_path):  # typ
         assert status["restarts"] == 1 and status["pid"] != pid
         assert "lorag_vllm_restarts_total 1.0" in httpx.get(f"{url}/metrics").text
     finally:
-        stop(process)
+        stop_process(process, grace_s=60)
 
 
 def test_keys_over_http_and_draining_on_shutdown(gateway, tmp_path):  # type: ignore[no-untyped-def]
@@ -147,4 +147,4 @@ def test_keys_over_http_and_draining_on_shutdown(gateway, tmp_path):  # type: ig
         assert outcome.get("finish") == "length" and outcome.get("pieces", 0) >= 24, outcome
         assert process.wait(60) == 0, log.read_text()[-2000:]
     finally:
-        stop(process)
+        stop_process(process, grace_s=60)

@@ -19,10 +19,11 @@ import openai
 import pytest
 
 from core.models import resolve_model
+from core.processes import free_port, stop_process, wait_healthy
 from core.settings import Settings, VLLMSettings
+from core.vllm_server import ManagedVLLM
 from retrieval.build import DEMO_CORPUS
-from serving.vllm_process import ManagedVLLM, free_port
-from tests.e2e.conftest import LORAG, REPORT, lorag_env, stop, wait_for_health
+from tests.e2e.stack import LORAG, REPORT, lorag_env
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +71,7 @@ def test_two_replicas_two_gateways_refresh_and_promotion(gateway, tmp_path):  # 
                     subprocess.Popen([LORAG, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
                 )
             urls.append(f"http://127.0.0.1:{port}")
-            wait_for_health(urls[-1], processes[-1], log, timeout_s=300)
+            wait_healthy(urls[-1], processes[-1], log, 300)
         clients = [
             openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120) for url in urls
         ]
@@ -144,5 +145,5 @@ def test_two_replicas_two_gateways_refresh_and_promotion(gateway, tmp_path):  # 
         REPORT["scaled topology: requests during the switch"] = f"{len(seen)}, failed {len(failures)}"
     finally:
         for process in processes:
-            stop(process)
+            stop_process(process, grace_s=60)
         replica_b.stop()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPORT, Gateway
+from tests.e2e.stack import REPORT, Gateway
 
 pytestmark = pytest.mark.e2e
 

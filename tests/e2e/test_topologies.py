@@ -7,8 +7,8 @@ import subprocess
 import openai
 import pytest
 
-from serving.vllm_process import free_port
-from tests.e2e.conftest import LORAG, lorag_env, stop, wait_for_health
+from core.processes import free_port, stop_process, wait_healthy
+from tests.e2e.stack import LORAG, lorag_env
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def test_gateway_on_an_external_vllm_never_imports_vllm(gateway, tmp_path):  # t
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_health(f"http://127.0.0.1:{port}", process, log, timeout_s=300)
+        wait_healthy(f"http://127.0.0.1:{port}", process, log, 300)
         client = openai.OpenAI(
             base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=300
         )
@@ -40,7 +40,7 @@ def test_gateway_on_an_external_vllm_never_imports_vllm(gateway, tmp_path):  # t
             )
             assert reply.choices[0].message.content and reply.model == route
     finally:
-        stop(process)
+        stop_process(process, grace_s=60)
     assert not marker.exists(), log.read_text()[-2000:]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from eval.datasets import load_questions
 from eval.metrics import answer_contained, containment
-from tests.e2e.conftest import REPORT
+from tests.e2e.stack import REPORT
 
 pytestmark = pytest.mark.e2e
 

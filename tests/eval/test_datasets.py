@@ -5,7 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import DEMO_DATASET, Passage, Question, detect_format, load_dataset, load_questions
+from eval.datasets import (
+    DEMO_DATASET,
+    Passage,
+    Question,
+    detect_format,
+    load_dataset,
+    load_questions,
+    raft_items,
+)
+from training.raft import RaftItem
 
 
 def test_demo_dataset_shape():
@@ -107,3 +116,16 @@ def test_format_detection_and_explicit_format(tmp_path):
         load_dataset(odd)
     with pytest.raises(ValueError, match="unknown dataset format"):
         load_dataset(odd, format="csv")  # type: ignore[arg-type]
+
+
+def test_raft_items_come_from_raft_jsonl_or_an_eval_dataset(tmp_path: Path) -> None:
+    raft = tmp_path / "qa.jsonl"
+    raft.write_text(json.dumps({"question": "q", "answer": "a", "gold_sources": ["tent"]}) + "\n")
+    assert raft_items(raft) == [RaftItem("q", "a", ("tent",))]
+    lorag = tmp_path / "eval.jsonl"
+    rows = [
+        {"id": "1", "question": "q", "answers": ["a", "b"], "gold_sources": ["s"]},
+        {"id": "2", "question": "no gold", "answers": ["a"], "gold_sources": []},
+    ]
+    lorag.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert raft_items(lorag) == [RaftItem("q", "a", ("s",))]

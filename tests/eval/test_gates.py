@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.gates import promotion_gate, refresh_gate
+from eval.gates import compare, promotion_gate
 from eval.metrics import recall_at_k
 
 # Ten questions: one system gets 8 right, the other 7 (it misses questions 3 and 8, gets question 4).
@@ -41,15 +41,15 @@ def test_no_current_passes_and_unpaired_scores_are_compared_by_their_means():
     assert "not paired (10 vs 5 items)" in unpaired.message
 
 
-def test_refresh_gate_on_recall_individual_scores():
+def test_compare_on_recall_individual_scores():
     gold = [["a"], ["b"], ["c", "d"]]
     current = recall_at_k([["a"], ["b"], ["c", "d"]], gold, k=2)["individual_scores"]
     candidate = recall_at_k([["a"], ["x"], ["c", "x"]], gold, k=2)["individual_scores"]
     assert candidate == [1.0, 0.0, 0.5]
-    result = refresh_gate(candidate, current, margin=0.1, k=2)
+    result = compare("recall@2", candidate, current, 0.1)
     assert not result.passed and result.metric == "recall@2"
     assert result.message.startswith("recall@2: candidate 0.500 [")
-    assert refresh_gate(candidate, current, margin=0.5).passed
+    assert compare("recall@2", candidate, current, 0.5).passed
 
 
 def test_gates_refuse_nothing_to_judge():
@@ -58,4 +58,4 @@ def test_gates_refuse_nothing_to_judge():
     with pytest.raises(ValueError, match="pass None"):
         promotion_gate(WORSE, [], margin=0.0)
     with pytest.raises(ValueError, match="margin"):
-        refresh_gate(WORSE, BETTER, margin=-0.1)
+        promotion_gate(WORSE, BETTER, margin=-0.1)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from eval.metrics import (
@@ -13,7 +12,6 @@ from eval.metrics import (
     lexical_support_score,
     mrr,
     normalize,
-    percentile,
     recall_at_k,
     squad_normalize,
     token_f1,
@@ -92,19 +90,6 @@ def test_lexical_support_hand_computed():
     assert lexical_support_score("costs", []) == 0.0
     result = lexical_support(["It costs 189 dollars!", "nothing here"], [chunks, chunks])
     assert result == {"score": 0.375, "individual_scores": [0.75, 0.0]}
-
-
-def test_percentile_matches_numpy_linear_interpolation():
-    values = [0.9, 0.1, 0.4, 0.25, 3.0, 0.7, 1.2]
-    for q in (0, 5, 25, 50, 90, 95, 99, 100):
-        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    # Hand-computed: four values sorted 1, 2, 3, 4; p50 sits halfway between ranks 1 and 2 (0-based): 2.5.
-    # p95 sits at rank 0.95 * 3 = 2.85: 3 + 0.85 * (4 - 3) = 3.85.
-    assert percentile([4, 1, 3, 2], 50) == 2.5 and percentile([4, 1, 3, 2], 95) == pytest.approx(3.85)
-    with pytest.raises(ValueError):
-        percentile([], 50)
-    with pytest.raises(ValueError):
-        percentile([1], 101)
 
 
 def test_latency_and_tokens_per_request():

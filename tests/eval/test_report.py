@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from eval.cost import Price
+from core.prices import Price
 from eval.report import format_table, write_report
 from eval.summary import summarize_run
 from tests.eval.synthetic import demo_records, rag_records, run_info

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from eval.cost import Price
+from core.prices import Price
 from eval.summary import item_scores, source_matches, summarize_run, verdict
 from tests.eval.synthetic import demo_records, rag_records, record, run_info
 

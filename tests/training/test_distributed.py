@@ -34,7 +34,7 @@ def test_two_cpu_processes_train_the_same_adapter_as_one(tiny_model_dir, tmp_pat
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu"]
     command = [*launch, "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     result = subprocess.run(
-        [*command, "-m", "core", "train", "--config", str(config_file)],
+        [*command, "-m", "cli", "train", "--config", str(config_file)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.training.conftest import chat, write_jsonl
-from tests.training.test_resume import QA, config, weights
+from tests.training.conftest import QA, chat, config, weights, write_jsonl
 from training import recipe
 from training.recipe import train
 

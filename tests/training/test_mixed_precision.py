@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import chat, write_jsonl
-from tests.training.test_resume import QA, config
+from tests.training.conftest import QA, chat, config, write_jsonl
 from training.batching import collate
 from training.recipe import load_model, mixed_precision, precision, token_loss_sum, tokenize_all
 from training.validate import load_training_examples

@@ -21,7 +21,7 @@ from training.raft import (
     RaftItem,
     build_raft_file,
     raft_example,
-    read_items,
+    read_raft_jsonl,
     split_hits,
 )
 
@@ -162,13 +162,9 @@ def test_questions_whose_gold_is_not_indexed_are_skipped_and_counted(tmp_path):
     assert rows == []
 
 
-def test_items_come_from_raft_jsonl_or_an_eval_dataset(tmp_path):
+def test_items_come_from_raft_jsonl(tmp_path):
     raft = write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a", "gold_sources": ["tent"]}])
-    assert read_items(raft) == [RaftItem("q", "a", ("tent",))]
-    lorag = write_jsonl(
-        tmp_path / "eval.jsonl", [{"id": "1", "question": "q", "answers": ["a", "b"], "gold_sources": ["s"]}]
-    )
-    assert read_items(lorag) == [RaftItem("q", "a", ("s",))]
+    assert read_raft_jsonl(raft) == [RaftItem("q", "a", ("tent",))]
     bad = write_jsonl(
         tmp_path / "bad.jsonl",
         [
@@ -177,7 +173,7 @@ def test_items_come_from_raft_jsonl_or_an_eval_dataset(tmp_path):
         ],
     )
     with pytest.raises(ValueError, match=r"bad.jsonl:1: gold_sources is empty") as error:
-        read_items(bad)
+        read_raft_jsonl(bad)
     assert "bad.jsonl:2: question, answer and gold_sources must be non-empty" in str(error.value)
 
 

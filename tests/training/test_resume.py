@@ -6,40 +6,14 @@ import json
 
 import pytest
 
-from tests.training.conftest import chat, write_jsonl
+from tests.training.conftest import QA, chat, config, weights, write_jsonl
 from training import recipe
 from training.checkpoints import checkpoints
-from training.recipe import TrainConfig, train
-
-QA = [(f"Question number {i} about Lumora?", f"Answer {i}: " + "fox " * (i % 4 + 1)) for i in range(10)]
+from training.recipe import train
 
 
 class Killed(RuntimeError):
     pass
-
-
-def config(model_dir, data_file, **overrides) -> TrainConfig:
-    fields = dict(
-        output_name="tiny",
-        base_model=str(model_dir),
-        data_files=[data_file],
-        lora_r=4,
-        lora_alpha=8,
-        epochs=2,
-        max_steps=6,
-        batch_size=3,
-        max_length=64,
-        checkpoint_every=2,
-        dtype="float32",
-        lora_dropout=0.1,  # dropout draws from the RNG, which the checkpoint must restore
-    )
-    return TrainConfig(**{**fields, **overrides})
-
-
-def weights(adapter):
-    from safetensors.torch import load_file
-
-    return load_file(adapter.path / "adapter_model.safetensors")
 
 
 def losses(adapter):

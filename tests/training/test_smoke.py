@@ -7,7 +7,7 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 from training.demo_data import DEMO_TRAIN_FILE, build_demo_dataset
 from training.registry import AdapterRegistry
 

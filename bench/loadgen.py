@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from core.stats import percentile
+
 DONE = "[DONE]"
 
 
@@ -54,15 +56,9 @@ class PassMetrics:
         return asdict(self)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The `q`-th percentile (0-100) by linear interpolation, as numpy's default; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+def percentile_ms(seconds: Sequence[float], q: float) -> float:
+    """The `q`-th percentile of `seconds` in milliseconds; NaN for a pass in which no request succeeded."""
+    return percentile(seconds, q) * 1000 if seconds else math.nan
 
 
 def parse_sse_line(line: str) -> dict[str, Any] | str | None:
@@ -112,9 +108,9 @@ def summarize(results: Sequence[StreamResult], wall_s: float) -> PassMetrics:
     return PassMetrics(
         output_tok_s=tokens / wall_s if wall_s > 0 else 0.0,
         requests_s=len(ok) / wall_s if wall_s > 0 else 0.0,
-        ttft_p50_ms=percentile(ttfts, 50) * 1000,
-        ttft_p99_ms=percentile(ttfts, 99) * 1000,
-        itl_p50_ms=percentile(gaps, 50) * 1000,
+        ttft_p50_ms=percentile_ms(ttfts, 50),
+        ttft_p99_ms=percentile_ms(ttfts, 99),
+        itl_p50_ms=percentile_ms(gaps, 50),
         requests=len(results),
         errors=len(results) - len(ok),
         wall_s=wall_s,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from core.settings import Settings, VLLMSettings
+from core.vllm_server import vllm_command, vllm_environment
 from serving.serve import UnsafeBindError, check_bind, is_loopback
-from serving.vllm_process import vllm_command, vllm_environment
 
 
 def test_command_binds_loopback_with_key_and_lora():

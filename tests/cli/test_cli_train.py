@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 from core.settings import ChunkingSettings
 from retrieval.snapshots import build_snapshot
 from retrieval.sources import load_documents

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
-from training.bench import SYSTEMS, format_table
+from bench.train import SYSTEMS, format_table
+from cli import app
 
 
 def test_the_table_has_one_line_per_model_and_system():

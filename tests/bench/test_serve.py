@@ -9,20 +9,20 @@ import math
 import httpx
 import pytest
 
-from serving import bench_report as report
-from serving.bench import parse_port_range
-from serving.bench_hf import TokenClock
-from serving.loadgen import (
+from bench import serve_report as report
+from bench.hf_generate import TokenClock
+from bench.loadgen import (
     DONE,
     StreamResult,
     Target,
     parse_sse_line,
-    percentile,
+    percentile_ms,
     record_chunk,
     request_body,
     stream_one,
     summarize,
 )
+from core.processes import parse_port_range
 
 
 def chunk(content: str | None = None, usage: int | None = None) -> dict:
@@ -33,12 +33,9 @@ def chunk(content: str | None = None, usage: int | None = None) -> dict:
     return payload
 
 
-def test_percentile_interpolates_like_numpy() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
-    assert percentile([1.0, 2.0], 99) == pytest.approx(1.99)
-    assert percentile([7.0], 99) == 7.0
-    assert math.isnan(percentile([], 50))
+def test_percentile_ms_is_nan_for_a_pass_without_successes() -> None:
+    assert percentile_ms([0.001, 0.003], 50) == pytest.approx(2.0)
+    assert math.isnan(percentile_ms([], 50))
 
 
 def test_parse_sse_line() -> None:

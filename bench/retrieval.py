@@ -26,6 +26,7 @@ import faiss
 import numpy as np
 
 from core.settings import DEFAULT_EMBEDDER, ChunkingSettings, Settings
+from core.stats import percentile
 from eval.metrics import mrr, recall_at_k
 from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedders import Embedder, load_embedder
@@ -157,7 +158,7 @@ def _quality_rows(
             else:
                 rows.append(_row(f"{metric} {mode}", value, notes=where if mode == "bm25" else ""))
     for mode in MODES:
-        p50 = float(np.percentile(latency[mode], 50)) * 1000
+        p50 = percentile(latency[mode], 50) * 1000
         rows.append(_row(f"search p50, {mode}, k=10", p50, "{:.1f} ms", notes="incl. query embedding"))
     return rows
 
@@ -350,4 +351,4 @@ def _embedding_latency(embedder: Embedder, count: int) -> tuple[float, float]:
 
 
 def _percentiles(seconds: Sequence[float]) -> tuple[float, float]:
-    return float(np.percentile(seconds, 50)) * 1000, float(np.percentile(seconds, 99)) * 1000
+    return percentile(seconds, 50) * 1000, percentile(seconds, 99) * 1000

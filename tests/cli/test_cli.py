@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 
 runner = CliRunner()
 
@@ -80,9 +80,9 @@ def kb(home, tmp_path, monkeypatch):
 
 
 def stub_gate(monkeypatch, passed: bool) -> None:
-    """`training.promotion.run_gate` returning a fixed verdict: 0.9 vs 0.5 (pass) or 0.5 vs 0.9 (fail)."""
+    """`eval.promotion.run_gate` returning a fixed verdict: 0.9 vs 0.5 (pass) or 0.5 vs 0.9 (fail)."""
+    from eval import promotion
     from eval.gates import promotion_gate
-    from training import promotion
 
     scores = ([1.0] * 9 + [0.0], [1.0] * 5 + [0.0] * 5)
     candidate, current = scores if passed else scores[::-1]

@@ -78,7 +78,7 @@ def run_worker(system: str, model: str, steps: int, cache_dir: Path, work: Path)
     """One system's measurement in a fresh Python process; its last output line is the JSON result."""
     job = {"system": system, "model": model, "steps": steps, "cache_dir": str(cache_dir), "work": str(work)}
     done = subprocess.run(
-        [sys.executable, "-m", "training.bench", json.dumps(job)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "bench.train", json.dumps(job)], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"{system} on {model} failed:\n{done.stderr[-2000:]}")

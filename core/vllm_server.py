@@ -1,4 +1,7 @@
-"""The managed local vLLM OpenAI server: a child process bound to loopback, keyed, stopped with us.
+"""A managed local vLLM OpenAI server: a child process bound to loopback, keyed, stopped with us.
+
+The gateway's embedded default, the benchmarks, the end-to-end tests and a local teacher for training data
+all start vLLM through `ManagedVLLM`.
 
 It is started as `python -m vllm.entrypoints.openai.api_server` (the CPU package has no working `vllm`
 console script); the gateway itself never imports vllm.
@@ -7,46 +10,19 @@ console script); the gateway itself never imports vllm.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Literal
 
-import httpx
-
+from core.processes import die_with_parent, free_port, poll_health
 from core.settings import VLLMSettings
 
 
 class VLLMStartError(RuntimeError):
     """The managed server exited or did not become healthy in time."""
-
-
-def free_port(host: str) -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def poll_health(
-    url: str, process: subprocess.Popen[bytes], timeout_s: float
-) -> Literal["healthy", "exited", "timeout"]:
-    """Poll `url/health` once a second until it answers 200, the process exits, or `timeout_s` passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return "exited"
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                return "healthy"
-        time.sleep(1.0)
-    return "timeout"
 
 
 def vllm_command(
@@ -78,13 +54,6 @@ def vllm_environment(config: VLLMSettings) -> dict[str, str]:
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(config.kv_cache_gib))
     env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
     return env
-
-
-def _die_with_parent() -> None:
-    """In the child: receive SIGTERM when the gateway dies, even by SIGKILL (Linux only)."""
-    os.setsid()
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class ManagedVLLM:
@@ -122,7 +91,7 @@ class ManagedVLLM:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def wait_healthy(self, timeout_s: float | None = None) -> None:

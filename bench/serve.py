@@ -20,10 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,12 +31,14 @@ from typing import Any
 
 import yaml
 
+from bench import serve_report as report
+from bench.hf_generate import hf_generate
+from bench.loadgen import Target, run_load
 from core.models import resolve_model
+from core.processes import free_ports, start_lorag, stop_process, wait_healthy
 from core.settings import Settings, default_routes
-from serving import bench_report as report
-from serving.bench_hf import hf_generate
-from serving.loadgen import Target, percentile, run_load
-from serving.vllm_process import ManagedVLLM, free_port, poll_health
+from core.stats import percentile
+from core.vllm_server import ManagedVLLM
 
 DIRECT, GATEWAY, RAG, LORA = "(a) vLLM direct", "(b) gateway base", "(c) gateway base+rag", "(d) gateway demo"
 HF = "(e) HF generate, 1 stream"
@@ -222,38 +221,6 @@ def time_retrieval(
     }
 
 
-def free_ports(host: str, count: int, port_range: tuple[int, int] | None) -> list[int]:
-    """`count` distinct ports nobody listens on, from `port_range` (inclusive) or anywhere."""
-    if port_range is None:
-        ports: set[int] = set()
-        while len(ports) < count:
-            ports.add(free_port(host))
-        return sorted(ports)
-    found = []
-    for port in range(port_range[0], port_range[1] + 1):
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-        found.append(port)
-        if len(found) == count:
-            return found
-    raise RuntimeError(f"fewer than {count} free ports in {port_range[0]}-{port_range[1]}")
-
-
-def parse_port_range(text: str) -> tuple[int, int]:
-    """`18100-18199` → (18100, 18199)."""
-    low, _, high = text.partition("-")
-    try:
-        first, last = int(low), int(high)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a port range like 18100-18199") from None
-    if not 0 < first <= last < 65536:
-        raise ValueError(f"{text!r} is not a port range like 18100-18199")
-    return first, last
-
-
 @contextmanager
 def running_stack(
     settings: Settings,
@@ -273,11 +240,9 @@ def running_stack(
         else:
             base_model = _served_base_model(vllm_url, vllm_api_key, settings.chat_model)
         gateway = _start_gateway(settings, gateway_port, vllm_url, vllm_api_key, scratch)
-        stack.callback(_stop, gateway)
+        stack.callback(stop_process, gateway)
         gateway_url = f"http://{settings.host}:{gateway_port}"
-        log = scratch / "gateway.log"
-        if poll_health(gateway_url, gateway, GATEWAY_START_TIMEOUT_S) != "healthy":
-            raise RuntimeError(f"the gateway did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        wait_healthy(gateway_url, gateway, scratch / "gateway.log", GATEWAY_START_TIMEOUT_S)
         yield [
             Target(DIRECT, vllm_url, base_model, vllm_api_key),
             Target(GATEWAY, gateway_url, "base"),
@@ -320,26 +285,11 @@ def _start_gateway(
     dumped = settings.model_copy(update={"port": port}).model_dump(mode="json", exclude_none=True)
     config.write_text(yaml.safe_dump(dumped), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LORAG_")}
-    command = [
-        sys.executable, "-c", "from core.cli import app; app(prog_name='lorag')",
+    args = [
         "--settings", str(config), "serve", "--vllm-url", vllm_url,
         *(["--vllm-api-key", vllm_api_key] if vllm_api_key else []),
     ]  # fmt: skip
-    with (scratch / "gateway.log").open("wb") as log:
-        return subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-
-
-def _stop(process: subprocess.Popen[bytes], grace_s: float = 30.0) -> None:
-    """SIGINT (uvicorn's graceful shutdown), SIGKILL after `grace_s`."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return start_lorag(args, scratch / "gateway.log", env)
 
 
 # --- measuring -----------------------------------------------------------------------------------------

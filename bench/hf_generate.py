@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bench.loadgen import percentile_ms
 from core.models import resolve_model
 from core.settings import Settings
-from serving.loadgen import percentile
 
 
 def hf_generate(settings: Settings, prompt: str, max_tokens: int) -> dict[str, float]:
@@ -62,6 +62,6 @@ class TokenClock:
             "output_tok_s": len(self.times) / wall,
             "requests_s": 1 / wall,
             "ttft_p50_ms": (self.times[0] - self.started) * 1000,
-            "itl_p50_ms": percentile(gaps, 50) * 1000,
+            "itl_p50_ms": percentile_ms(gaps, 50),
             "output_tokens": len(self.times),
         }

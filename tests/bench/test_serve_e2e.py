@@ -8,9 +8,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
-from serving.bench import DIRECT, GATEWAY, LORA, RAG
-from tests.e2e.conftest import REPORT
+from bench.serve import DIRECT, GATEWAY, LORA, RAG
+from cli import app
+from tests.e2e.stack import REPORT
 
 pytestmark = pytest.mark.e2e
 

@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from core.settings import RouteConfig, Settings
+from eval import promotion
 from eval.datasets import DEMO_DATASET, load_questions
+from eval.promotion import GateError, PromotionRefusedError, promote_with_gate
 from serving.app import build_app
 from serving.routing import build_routes
 from serving.serve import adapter_lookup, registered_adapters
 from tests.serving.fakes import FakeUpstream
-from training import promotion
-from training.promotion import GateError, PromotionRefusedError, promote_with_gate
 from training.registry import AdapterRegistry, TamperedAdapterError
 
 BASE = "SmolLM2-135M-Instruct"

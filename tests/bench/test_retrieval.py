@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from retrieval.bench import run_retrieval_bench
-from retrieval.embedders import Embedder
+from bench.retrieval import run_retrieval_bench
+from tests.retrieval.fakes import HashingEmbedder
 
 
-def test_quick_bench_prints_one_table(embedder: Embedder) -> None:
+def test_quick_bench_prints_one_table() -> None:
+    embedder = HashingEmbedder()
     printed: list[str] = []
     rows = run_retrieval_bench(None, out=printed.append, quick=True, embedder=embedder)
     [table] = printed

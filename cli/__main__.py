@@ -1,0 +1,5 @@
+"""`python -m cli …` runs `lorag`; launchers need a module: `accelerate launch … -m cli train …`."""
+
+from cli.app import app
+
+app(prog_name="lorag")

@@ -1,0 +1,197 @@
+"""`lorag train …` and `lorag retrain`: training data, LoRA training, and the quarterly job in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.adapters import (
+    AdminKeyOption,
+    ForceOption,
+    GateApiKeyOption,
+    GateDatasetOption,
+    GateMaxTokensOption,
+    GateOptions,
+    GateUrlOption,
+    KindsOption,
+    MarginOption,
+    RouteOption,
+    echo_promotion,
+)
+from cli.common import settings_for, user_errors
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from training.registry import AdapterVersion
+
+app = typer.Typer(no_args_is_help=True, help="Train LoRA adapters; check and build their data.")
+data_app = typer.Typer(no_args_is_help=True, help="Build training data files.")
+app.add_typer(data_app, name="data")
+
+RecipeOption = Annotated[
+    Path | None, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
+]
+
+
+@app.callback(invoke_without_command=True)
+def train(
+    ctx: typer.Context,
+    config: RecipeOption = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a killed run of this recipe from its last checkpoint.")
+    ] = False,
+) -> None:
+    """Train a LoRA adapter with a recipe (--config) and register it as a candidate version (`adapters
+    promote` serves it)."""
+    if ctx.invoked_subcommand is not None:
+        if config is not None:
+            raise typer.BadParameter(f"not with `train {ctx.invoked_subcommand}`", param_hint="--config")
+        return
+    if config is None:
+        raise typer.BadParameter("name a recipe, or use a subcommand (see --help)", param_hint="--config")
+    settings = settings_for(ctx)
+    with user_errors():
+        version = train_candidate(settings, config, resume)
+    typer.echo(f"registered {version.served_name} at {version.path}")
+    typer.echo(f"a candidate: serve it with `lorag adapters promote {version.name} {version.version}`")
+
+
+def retrain(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
+    ],
+    route: RouteOption = None,
+    dataset: GateDatasetOption = None,
+    kinds: KindsOption = "static",
+    margin: MarginOption = None,
+    url: GateUrlOption = None,
+    api_key: GateApiKeyOption = None,
+    admin_key: AdminKeyOption = None,
+    max_tokens: GateMaxTokensOption = 64,
+    force: ForceOption = False,
+) -> None:
+    """The quarterly job in one command: validate the recipe, train a candidate, gate it against the
+    current version on its route's eval set, and promote it if it is not worse (exit 1 if refused)."""
+    from eval.promotion import promote_with_gate
+
+    settings = settings_for(ctx)
+    options = GateOptions(route, dataset, kinds, margin, api_key, admin_key, max_tokens)
+    with user_errors():
+        candidate = train_candidate(settings, config)
+        typer.echo(f"registered candidate {candidate.served_name}")
+        done = promote_with_gate(
+            settings, candidate.name, candidate.version, force=force, gateway_url=url, **options.keywords()
+        )
+    echo_promotion(done)
+
+
+def train_candidate(settings: Settings, config: Path, resume: bool = False) -> AdapterVersion:
+    """Validate the recipe against the server it is for, train, and register the adapter as a candidate."""
+    from training.compatibility import check_recipe, serving_requirements
+    from training.recipe import load_config
+    from training.recipe import train as run
+
+    recipe = load_config(config)
+    check_recipe(recipe.lora_r, recipe.base_model, settings)
+    requirements = serving_requirements(settings)
+    return run(
+        recipe,
+        settings.adapters_dir,
+        settings.cache_dir,
+        resume=resume,
+        work_root=settings.home / "train-runs",
+        requirements=requirements,
+    )
+
+
+@app.command("validate")
+def train_validate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help='OpenAI chat JSONL ({"messages": [...]} a line).')],
+    strict: Annotated[bool, typer.Option(help="Exit 1 if there is any problem.")] = False,
+    max_length: Annotated[int, typer.Option(help="Token limit per conversation (the recipe's).")] = 512,
+    base_model: Annotated[
+        str | None, typer.Option(help="Whose tokenizer and chat template count (default: the chat model).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs, for the time estimate.")] = 1,
+    tokens_per_second: Annotated[
+        float | None, typer.Option(help="Training throughput (default: SmolLM2 on 2 CPU cores, 280).")
+    ] = None,
+) -> None:
+    """Report every problem of a training file by line, then its token counts and an estimated training
+    time; rows with problems are the ones `lorag train` skips (or, with strict: true, refuses)."""
+    from core.models import resolve_model
+    from training.validate import CPU_TOKENS_PER_SECOND, format_report, load_tokenizer, validate_file
+
+    settings = settings_for(ctx)
+    with user_errors():
+        tokenizer = load_tokenizer(Path(resolve_model(base_model or settings.chat_model, settings.cache_dir)))
+        report = validate_file(
+            file,
+            tokenizer,
+            max_length=max_length,
+            tokens_per_second=tokens_per_second or CPU_TOKENS_PER_SECOND,
+            epochs=epochs,
+        )
+    typer.echo(format_report(report))
+    if strict and not report.ok:
+        raise typer.Exit(1)
+
+
+@data_app.command("raft")
+def train_data_raft(
+    ctx: typer.Context,
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="{question, answer, gold_sources} JSONL, or an eval dataset (HotpotQA, SQuAD, ...).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The chat JSONL to write.")],
+    distractors: Annotated[int, typer.Option(min=0, help="Distractor chunks next to the gold ones.")] = 3,
+    p_gold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of examples whose prompt holds the gold chunks.")
+    ] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seeds which examples get gold and the source order.")] = 0,
+    k: Annotated[int, typer.Option("--k", min=1, help="Hits retrieved per question.")] = 8,
+    mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid (as the route searches).")] = "dense",
+    abstain: Annotated[
+        bool, typer.Option(help='Answer no-gold examples with "I don\'t know from these sources.".')
+    ] = False,
+) -> None:
+    """Retrieval-aware (RAFT) examples: each question with its gold chunk among distractors retrieved
+    from the current index, or distractors alone, in the serving prompt format."""
+    from eval.datasets import raft_items
+    from retrieval.embedders import load_embedder
+    from retrieval.search import open_retriever
+    from training.raft import ABSTAIN_ANSWER, GoldChunks, build_raft_file
+
+    settings = settings_for(ctx)
+    with user_errors():
+        items = raft_items(input)
+        retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+        try:
+            stats = build_raft_file(
+                items,
+                out,
+                lambda query, n: retriever.search(query, n, mode=mode),  # type: ignore[arg-type]
+                GoldChunks(retriever.snapshot.store.chunks),
+                k=k,
+                n_distractors=distractors,
+                p_gold=p_gold,
+                seed=seed,
+                abstain_answer=ABSTAIN_ANSWER if abstain else None,
+            )
+        finally:
+            retriever.close()
+    typer.echo(
+        f"wrote {stats.written} examples to {out} "
+        f"({stats.with_gold} with gold, {stats.without_gold} without; "
+        f"{stats.gold_from_store} gold chunks fetched past top-{k}; "
+        f"{stats.skipped_no_gold} questions skipped: gold not in the index)"
+    )
+    typer.echo(f"check it with: lorag train validate {out}")
