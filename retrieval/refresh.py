@@ -9,8 +9,6 @@ writer as a full build (`snapshots.write_snapshot`), under the same lock.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,9 +19,10 @@ import numpy as np
 
 from core.settings import ChunkingSettings
 from core.types import Chunk
-from retrieval.chunking import chunk_document, chunk_int_id, chunker_config, embedding_text
+from retrieval.chunking import chunk_int_id, chunker_config, embedding_text
 from retrieval.embedders import Embedder
 from retrieval.errors import EmbedderMismatchError, RetrievalError
+from retrieval.pipeline import Phase, chunk_documents, chunk_vectors, no_phase
 from retrieval.snapshots import (
     CHUNK_STORE,
     MANIFEST,
@@ -35,7 +34,6 @@ from retrieval.snapshots import (
     current_manifest,
     current_snapshot_dir,
     dense_index_spec,
-    embed_chunks,
     exclusive,
     list_snapshots,
     load_vectors,
@@ -47,16 +45,6 @@ from retrieval.sources import Document, Skipped
 from retrieval.store import ChunkStore
 
 logger = logging.getLogger(__name__)
-
-_crash_at: str | None = None
-"""Fault injection for the crash-safety tests: the phase at which `_checkpoint` kills this process.
-Only `tests/retrieval/crash_helper.py` sets it; nothing reads it from the environment."""
-
-
-def _checkpoint(phase: str) -> None:
-    """Called by writers at `embedding`, `write`, `switch` and `switched`: a no-op unless a test asks."""
-    if phase == _crash_at:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -116,6 +104,7 @@ def refresh_index(
     index_kind: str = "flat",
     index_params: Mapping[str, Any] | None = None,
     gate: Callable[[Path], None] | None = None,
+    on_phase: Phase = no_phase,
 ) -> RefreshResult:
     """Make `documents` the current snapshot, embedding only the chunks the current one does not have.
 
@@ -125,7 +114,8 @@ def refresh_index(
     rebuilt from all vectors each time, as `index_kind` with `index_params` (`DenseIndex.create`): asking
     for another kind makes a new snapshot even when no document changed, but embeds nothing. `keep`
     snapshots are kept. `gate` (e.g. `gate.recall_gate` wrapped by `build.refresh`) may refuse the new
-    snapshot before it becomes current by raising `errors.GateRefusedError`.
+    snapshot before it becomes current by raising `errors.GateRefusedError`. `on_phase` is told where
+    the writer is (`pipeline.Phase`).
     Raises `errors.RefreshInProgressError` when another writer holds the index directory.
     """
     start = time.monotonic()
@@ -141,9 +131,11 @@ def refresh_index(
         spec = dense_index_spec(index_kind, dimension, index_params or {})
         if current is not None and reason is None and not diff.any and current.dense_index == spec:
             return _result("unchanged", current.snapshot_id, diff, 0, 0, None, skipped, start)
-        chunks = [chunk for doc in documents for chunk in chunk_document(doc, chunking)]
+        chunks = chunk_documents(documents, chunking)
         reusable = {} if reason else _reusable_vectors(current_snapshot_dir(index_dir), chunks)
-        vectors = _vectors(chunks, reusable, embedder, dimension, progress)
+        vectors = chunk_vectors(
+            chunks, embedder, dimension, reusable=reusable, progress=progress, on_phase=on_phase
+        )
         contents = SnapshotContents(
             documents,
             chunks,
@@ -154,7 +146,7 @@ def refresh_index(
             index_kind,
             index_params or {},
         )
-        path = write_snapshot(index_dir, contents, keep=keep, on_phase=_checkpoint, gate=gate)
+        path = write_snapshot(index_dir, contents, keep=keep, on_phase=on_phase, gate=gate)
     embedded = len(chunks) - len(reusable)
     status: Literal["built", "refreshed"] = "built" if reason else "refreshed"
     return _result(status, path.name, diff, embedded, len(reusable), reason, skipped, start)
@@ -226,33 +218,13 @@ def _reusable_vectors(snapshot_dir: Path, chunks: Sequence[Chunk]) -> dict[int, 
     }
 
 
-def _vectors(
-    chunks: Sequence[Chunk],
-    reusable: dict[int, np.ndarray],
-    embedder: Embedder,
-    dimension: int,
-    progress: bool,
-) -> np.ndarray:
-    """One row per chunk: reused where possible, freshly embedded otherwise."""
-    ids = [chunk_int_id(c.chunk_id) for c in chunks]
-    vectors = np.empty((len(chunks), dimension), dtype=np.float32)
-    for row, int_id in enumerate(ids):
-        if int_id in reusable:
-            vectors[row] = reusable[int_id]
-    missing = [row for row, int_id in enumerate(ids) if int_id not in reusable]
-    if missing:
-        fresh = embed_chunks([chunks[row] for row in missing], embedder, progress, on_phase=_checkpoint)
-        if fresh.shape[1] != dimension:
-            raise EmbedderMismatchError(
-                f"embedder {embedder.name!r} now makes vectors of dimension {fresh.shape[1]}, the current "
-                f"snapshot's have {dimension}: rebuild the index with `lorag index build`"
-            )
-        vectors[missing] = fresh
-    return vectors
-
-
 def delete_source(
-    index_dir: Path, source_id: str, embedder: Embedder | None = None, *, keep: int = RETENTION
+    index_dir: Path,
+    source_id: str,
+    embedder: Embedder | None = None,
+    *,
+    keep: int = RETENTION,
+    on_phase: Phase = no_phase,
 ) -> str:
     """A new current snapshot without `source_id` (for a JSONL file, also each `<file>#<id>` record in it);
     nothing is embedded. Returns the new snapshot's id.
@@ -297,7 +269,7 @@ def delete_source(
             dense["kind"],
             dense["params"],
         )
-        path = write_snapshot(index_dir, contents, keep=keep, on_phase=_checkpoint)
+        path = write_snapshot(index_dir, contents, keep=keep, on_phase=on_phase)
     logger.debug("deleted %s: snapshot %s is current", ", ".join(sorted(doomed)), path.name)
     return path.name
 

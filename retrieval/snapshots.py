@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from core.settings import ChunkingSettings
 from core.types import Chunk
-from retrieval.chunking import chunk_document, chunk_int_id, chunker_config, embedding_text
+from retrieval.chunking import chunk_int_id, chunker_config, embedding_text
 from retrieval.embedders import Embedder
 from retrieval.errors import CorruptSnapshotError, NoSnapshotError, RetrievalError
 from retrieval.index import DenseIndex
 from retrieval.locking import refresh_lock
+from retrieval.pipeline import Phase, chunk_documents, chunk_vectors, no_phase
 from retrieval.sources import Document
 from retrieval.store import ChunkStore, DocumentRecord
 
@@ -51,15 +51,8 @@ CHUNK_STORE = "chunks.sqlite"
 VECTORS = "vectors.npz"
 """Every chunk's vector by int id: what a refresh reuses, whatever kind of index `dense.faiss` is."""
 BM25 = "bm25"
-EMBED_BATCH = 1024  # large batches let sentence-transformers sort by length: ~0.95x of direct encode
 RETENTION = 5
 """Snapshots kept by default; the current one and its parent are never removed."""
-
-Phase = Callable[[str], None]
-
-
-def _no_phase(phase: str) -> None:
-    """The default `on_phase`: writers report where they are for fault-injection tests only."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +132,7 @@ def build_snapshot(
     keep: int = RETENTION,
     index_kind: str = "flat",
     index_params: Mapping[str, Any] | None = None,
+    on_phase: Phase = no_phase,
 ) -> Path:
     """Chunk and embed every document into a new snapshot, make it current and return its directory.
 
@@ -148,32 +142,18 @@ def build_snapshot(
     """
     check_documents(documents)
     with exclusive(index_dir):
-        chunks = [chunk for doc in documents for chunk in chunk_document(doc, chunking)]
+        chunks = chunk_documents(documents, chunking)
         contents = SnapshotContents(
             documents,
             chunks,
-            embed_chunks(chunks, embedder, progress),
+            chunk_vectors(chunks, embedder, embedder.dimension, progress=progress, on_phase=on_phase),
             embedder.name,
             embedder.dimension,
             chunker_config(chunking),
             index_kind,
             index_params or {},
         )
-        return write_snapshot(index_dir, contents, keep=keep)
-
-
-def embed_chunks(
-    chunks: Sequence[Chunk], embedder: Embedder, progress: bool, on_phase: Phase = _no_phase
-) -> np.ndarray:
-    """All chunk vectors, in batches so that the progress bar moves."""
-    parts = [np.zeros((0, embedder.dimension), dtype=np.float32)]
-    with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not progress) as bar:
-        for start in range(0, len(chunks), EMBED_BATCH):
-            batch = chunks[start : start + EMBED_BATCH]
-            parts.append(np.asarray(embedder.embed([embedding_text(c) for c in batch]), dtype=np.float32))
-            bar.update(len(batch))
-            on_phase("embedding")
-    return np.concatenate(parts)
+        return write_snapshot(index_dir, contents, keep=keep, on_phase=on_phase)
 
 
 def check_documents(documents: Sequence[DocumentRecord]) -> None:
@@ -217,7 +197,7 @@ def write_snapshot(
     contents: SnapshotContents,
     *,
     keep: int = RETENTION,
-    on_phase: Phase = _no_phase,
+    on_phase: Phase = no_phase,
     gate: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write `contents` as a new snapshot, make it current, apply retention and return its directory.

@@ -3,12 +3,16 @@
     python -m tests.retrieval.crash_helper PHASE INDEX_DIR refresh CORPUS_DIR
     python -m tests.retrieval.crash_helper PHASE INDEX_DIR delete SOURCE_ID
 
-PHASE is one `retrieval.refresh._checkpoint` is called with: embedding, write, switch or switched.
+PHASE is one a writer's `on_phase` is called with (`retrieval.pipeline.Phase`): embedding, write, switch
+or switched.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.settings import ChunkingSettings
@@ -17,15 +21,29 @@ from retrieval.sources import scan_documents
 from tests.retrieval.fakes import HashingEmbedder
 
 
+def kill_at(phase: str) -> Callable[[str], None]:
+    """An `on_phase` that SIGKILLs this process when the writer reaches `phase`."""
+
+    def on_phase(reached: str) -> None:
+        if reached == phase:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return on_phase
+
+
 def main(phase: str, index_dir: str, action: str, target: str) -> None:
-    refresh._crash_at = phase
     if action == "refresh":
         documents, _ = scan_documents(Path(target))
         refresh.refresh_index(
-            documents, HashingEmbedder(), ChunkingSettings(), Path(index_dir), progress=False
+            documents,
+            HashingEmbedder(),
+            ChunkingSettings(),
+            Path(index_dir),
+            progress=False,
+            on_phase=kill_at(phase),
         )
     else:
-        refresh.delete_source(Path(index_dir), target)
+        refresh.delete_source(Path(index_dir), target, on_phase=kill_at(phase))
 
 
 if __name__ == "__main__":
