@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import settings_for, user_errors
+from cli.common import settings_for
 
 if TYPE_CHECKING:
     from eval.promotion import Promotion
@@ -107,8 +107,7 @@ def adapters_show(
     """One version as JSON: its manifest, whether it is current and intact, and its promotions."""
     from training.registry import AdapterRegistry
 
-    with user_errors():
-        shown = AdapterRegistry(settings_for(ctx).adapters_dir).show(name, version)
+    shown = AdapterRegistry(settings_for(ctx).adapters_dir).show(name, version)
     typer.echo(json.dumps(shown, indent=2))
 
 
@@ -133,8 +132,7 @@ def adapters_promote(
 
     settings = settings_for(ctx)
     options = GateOptions(route, dataset, kinds, margin, api_key, admin_key, max_tokens)
-    with user_errors():
-        done = promote_with_gate(settings, name, version, force=force, gateway_url=url, **options.keywords())
+    done = promote_with_gate(settings, name, version, force=force, gateway_url=url, **options.keywords())
     echo_promotion(done)
 
 
@@ -145,6 +143,5 @@ def adapters_rollback(
     """Serve the version promoted before the current one again (each rollback goes one step further)."""
     from training.registry import AdapterRegistry
 
-    with user_errors():
-        adapter = AdapterRegistry(settings_for(ctx).adapters_dir).rollback(name)
+    adapter = AdapterRegistry(settings_for(ctx).adapters_dir).rollback(name)
     typer.echo(f"{adapter.served_name} is current")

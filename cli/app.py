@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import typer
 
 from cli import adapters, bench, eval, index, serve, train
 from cli.common import SettingsFile
+from cli.errors import LoragGroup
 
-app = typer.Typer(no_args_is_help=True, help="Serve an LLM with LoRA adapters and a fresh retrieval index.")
+LORAG_PACKAGES = ("core", "retrieval", "training", "serving", "eval", "bench", "cli")
+
+app = typer.Typer(
+    cls=LoragGroup,
+    no_args_is_help=True,
+    help="Serve an LLM with LoRA adapters and a fresh retrieval index.",
+)
 app.command("serve")(serve.serve)
 app.command("retrain")(train.retrain)
 app.add_typer(serve.models_app, name="models")
@@ -22,13 +30,24 @@ app.add_typer(bench.app, name="bench")
 
 
 @app.callback()
-def main(ctx: typer.Context, settings: SettingsFile = None, verbose: bool = False) -> None:
-    """lorag: static knowledge in LoRA adapters, evolving knowledge in a vector index, one OpenAI API."""
+def main(
+    ctx: typer.Context,
+    settings: SettingsFile = None,
+    verbose: Annotated[bool, typer.Option(help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """lorag: static knowledge in LoRA adapters, evolving knowledge in a vector index, one OpenAI API.
+
+    Exit codes: 0 done, 1 refused or not possible now (a gate, a lock, no index yet, a server down),
+    2 bad input (a missing or malformed file, a bad option or setting).
+    """
     ctx.obj = settings
     # force: a second command in one process (tests call the CLI as functions) must not keep writing to
-    # the first one's stderr, which may be closed by now.
+    # the first one's stderr, which may be closed by now. Other libraries' INFO lines (faiss's loader,
+    # httpx's requests) would bury lorag's own: only warnings from them, unless --verbose.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    for package in LORAG_PACKAGES:
+        logging.getLogger(package).setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import settings_for, user_errors
+from cli.common import settings_for
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks that print one table (run on a quiet machine).")
 
@@ -66,17 +66,16 @@ def bench_serve(
     from bench.serve import run_serve_bench
     from core.processes import parse_port_range
 
-    with user_errors():
-        run_serve_bench(
-            settings_for(ctx),
-            clients=clients,
-            max_tokens=max_tokens,
-            repeats=repeats,
-            requests_per_client=requests_per_client,
-            quick=quick,
-            vllm_url=vllm_url,
-            vllm_api_key=vllm_api_key,
-            json_path=out,
-            port_range=parse_port_range(port_range) if port_range else None,
-            out=typer.echo,
-        )
+    run_serve_bench(
+        settings_for(ctx),
+        clients=clients,
+        max_tokens=max_tokens,
+        repeats=repeats,
+        requests_per_client=requests_per_client,
+        quick=quick,
+        vllm_url=vllm_url,
+        vllm_api_key=vllm_api_key,
+        json_path=out,
+        port_range=parse_port_range(port_range) if port_range else None,
+        out=typer.echo,
+    )

@@ -1,10 +1,7 @@
-"""What every command group shares: the settings a command runs with, option types, and error handling."""
+"""What every command group shares: the settings a command runs with and option types (errors: errors.py)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -41,37 +38,6 @@ def settings_for(ctx: typer.Context, **overrides: object) -> Settings:
     root = ctx.find_root()
     settings_file = root.obj if isinstance(root.obj, Path) else None
     return load_settings(settings_file, **overrides)
-
-
-def verbose() -> bool:
-    """Whether `lorag --verbose` asked for tracebacks."""
-    return logging.getLogger().isEnabledFor(logging.DEBUG)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print `error: message` on stderr and return the exit to raise (`raise fail(...)`)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Errors a user can act on (another writer running, no index yet, a model not pulled, an unsafe
-    bind, a bad setting, no such adapter, ...) as one line and exit code 1; `--verbose` keeps the
-    traceback."""
-    from core.models import ModelNotPulledError
-    from retrieval.errors import RetrievalError
-
-    try:
-        yield
-    except (RetrievalError, ModelNotPulledError, RuntimeError, ValueError, FileNotFoundError) as exc:
-        if verbose():
-            raise
-        raise fail(str(exc)) from None
-    except LookupError as exc:  # the registry's lookups: no such adapter or version, nothing to roll back
-        if verbose():
-            raise
-        raise fail(str(exc.args[0] if exc.args else exc)) from None
 
 
 def split_routes(routes: str) -> list[str]:

@@ -15,7 +15,6 @@ from cli.common import (
     UrlOption,
     settings_for,
     split_routes,
-    user_errors,
 )
 
 app = typer.Typer(
@@ -48,22 +47,21 @@ def eval_run(
     retrieval, latency, tokens and cost per route (report.md, report.html, summary.json)."""
     from eval.commands import run_eval
 
-    with user_errors():
-        run_eval(
-            settings_for(ctx),
-            dataset,
-            split_routes(routes),
-            url=url,
-            api_key=api_key,
-            out=out,
-            max_tokens=max_tokens,
-            concurrency=concurrency,
-            k=k,
-            limit=limit,
-            rate_rps=rate,
-            prices_file=prices,
-            echo=typer.echo,
-        )
+    run_eval(
+        settings_for(ctx),
+        dataset,
+        split_routes(routes),
+        url=url,
+        api_key=api_key,
+        out=out,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        k=k,
+        limit=limit,
+        rate_rps=rate,
+        prices_file=prices,
+        echo=typer.echo,
+    )
 
 
 @app.command("report")
@@ -76,8 +74,7 @@ def eval_report(
     """Rebuild a run's report from its records (e.g. with new prices)."""
     from eval.commands import report
 
-    with user_errors():
-        paths = report(run, settings_for(ctx), rate, prices, echo=typer.echo)
+    paths = report(run, settings_for(ctx), rate, prices, echo=typer.echo)
     for path in paths:
         typer.echo(str(path))
 
@@ -90,8 +87,7 @@ def eval_compare(
     """What changed between two runs: per route and kind, with paired intervals on shared questions."""
     from eval.commands import compare
 
-    with user_errors():
-        compare(a, b, echo=typer.echo)
+    compare(a, b, echo=typer.echo)
 
 
 @app.command("calibrate")
@@ -111,20 +107,19 @@ def eval_calibrate(
     the held-out split; publishes a new thresholds version."""
     from eval.commands import calibrate_routes
 
-    with user_errors():
-        calibrate_routes(
-            settings_for(ctx),
-            dataset,
-            split_routes(routes),
-            url=url,
-            api_key=api_key,
-            out=out,
-            max_tokens=max_tokens,
-            concurrency=concurrency,
-            held_out_share=held_out,
-            write=write,
-            echo=typer.echo,
-        )
+    calibrate_routes(
+        settings_for(ctx),
+        dataset,
+        split_routes(routes),
+        url=url,
+        api_key=api_key,
+        out=out,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        held_out_share=held_out,
+        write=write,
+        echo=typer.echo,
+    )
 
 
 @app.command("refresh-scenario")
@@ -141,8 +136,7 @@ def eval_refresh_scenario(
 
     settings = settings_for(ctx)
     directory = out or settings.home / "eval" / f"refresh-{new_run_id()}"
-    with user_errors():
-        run_refresh_scenario(
-            settings, split_routes(routes), out=directory, max_tokens=max_tokens, echo=typer.echo
-        )
+    run_refresh_scenario(
+        settings, split_routes(routes), out=directory, max_tokens=max_tokens, echo=typer.echo
+    )
     typer.echo(f"records and scenario.json: {directory}")

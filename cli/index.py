@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import CorpusOption, settings_for, user_errors
+from cli.common import CorpusOption, settings_for
 
 app = typer.Typer(no_args_is_help=True, help="Build and query the retrieval index.")
 
@@ -17,8 +17,7 @@ def index_build(ctx: typer.Context, corpus: CorpusOption = None) -> None:
     """Chunk, embed and index a corpus into a new snapshot, then make it current."""
     from retrieval.build import build_index
 
-    with user_errors():
-        path = build_index(settings_for(ctx, corpus_dir=corpus))
+    path = build_index(settings_for(ctx, corpus_dir=corpus))
     typer.echo(f"snapshot {path.name} is current")
 
 
@@ -27,8 +26,7 @@ def index_refresh(ctx: typer.Context, corpus: CorpusOption = None) -> None:
     """Bring the index up to date with the corpus, embedding only new and changed chunks (for cron)."""
     from retrieval.build import refresh
 
-    with user_errors():
-        result = refresh(settings_for(ctx, corpus_dir=corpus))  # skipped files are logged as warnings
+    result = refresh(settings_for(ctx, corpus_dir=corpus))  # skipped files are logged as warnings
     typer.echo(result.summary())
 
 
@@ -40,9 +38,8 @@ def index_delete(
     """Remove one document (or every record of a JSONL file) from the index right away."""
     from retrieval.refresh import delete_source
 
-    with user_errors():
-        settings = settings_for(ctx)
-        snapshot_id = delete_source(settings.index_dir, source_id, keep=settings.index.keep_snapshots)
+    settings = settings_for(ctx)
+    snapshot_id = delete_source(settings.index_dir, source_id, keep=settings.index.keep_snapshots)
     typer.echo(f"snapshot {snapshot_id} is current, without {source_id}")
 
 
@@ -54,8 +51,7 @@ def index_stats(
     """The current snapshot in numbers."""
     from retrieval.refresh import stats
 
-    with user_errors():
-        numbers = stats(settings_for(ctx).index_dir)
+    numbers = stats(settings_for(ctx).index_dir)
     if as_json:
         typer.echo(json.dumps(numbers, indent=2))
         return
@@ -68,8 +64,7 @@ def index_snapshots(ctx: typer.Context) -> None:
     """Every kept snapshot, oldest first; `*` marks the current one."""
     from retrieval.snapshots import list_snapshots
 
-    with user_errors():
-        snapshots = list_snapshots(settings_for(ctx).index_dir)
+    snapshots = list_snapshots(settings_for(ctx).index_dir)
     for info in snapshots:
         manifest = info.manifest
         mark = "*" if info.current else " "
@@ -84,8 +79,7 @@ def index_rollback(ctx: typer.Context) -> None:
     """Make the current snapshot's parent current again (gateways follow within seconds)."""
     from retrieval.refresh import rollback
 
-    with user_errors():
-        snapshot_id = rollback(settings_for(ctx).index_dir)
+    snapshot_id = rollback(settings_for(ctx).index_dir)
     typer.echo(f"snapshot {snapshot_id} is current")
 
 
@@ -102,10 +96,9 @@ def index_search(
 
     if mode not in ("dense", "bm25", "hybrid"):
         raise typer.BadParameter(f"{mode!r}: use dense, bm25 or hybrid", param_hint="--mode")
-    with user_errors():
-        settings = settings_for(ctx)
-        retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
-        hits = retriever.search(query, k, mode=mode)  # type: ignore[arg-type]
+    settings = settings_for(ctx)
+    retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+    hits = retriever.search(query, k, mode=mode)  # type: ignore[arg-type]
     for hit in hits:
         typer.echo(f"{hit.score:.3f}  {hit.chunk.source_id}  {hit.chunk.chunk_id}  {hit.chunk.title}")
         typer.echo(f"       {hit.chunk.text[:160]!r}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import settings_for, user_errors
+from cli.common import settings_for
 
 models_app = typer.Typer(no_args_is_help=True, help="Pull and list models.")
 demo_app = typer.Typer(no_args_is_help=True, help="The demo: Lumora Outfitters' index and adapter.")
@@ -28,12 +28,11 @@ def serve(
     from core.settings import parse_duration
     from serving.serve import serve as run
 
-    with user_errors():
-        interval = parse_duration(refresh_every) if refresh_every else None
-        settings = settings_for(
-            ctx, host=host, port=port, vllm_url=vllm_url, vllm_api_key=vllm_api_key, refresh_every_s=interval
-        )
-        run(settings)
+    interval = parse_duration(refresh_every) if refresh_every else None
+    settings = settings_for(
+        ctx, host=host, port=port, vllm_url=vllm_url, vllm_api_key=vllm_api_key, refresh_every_s=interval
+    )
+    run(settings)
 
 
 @models_app.command("pull")
@@ -48,9 +47,8 @@ def models_pull(
     from core.models import pull_model
 
     settings = settings_for(ctx, chat_model=chat_model, embedder=embedder)
-    with user_errors():
-        for ref in (settings.chat_model, settings.embedder):
-            typer.echo(f"{ref}: {pull_model(ref, settings.cache_dir, log=typer.echo)}")
+    for ref in (settings.chat_model, settings.embedder):
+        typer.echo(f"{ref}: {pull_model(ref, settings.cache_dir, log=typer.echo)}")
 
 
 @models_app.command("list")
@@ -70,7 +68,6 @@ def demo_prepare(ctx: typer.Context) -> None:
 
     settings = settings_for(ctx)
     models_pull(ctx)
-    with user_errors():
-        typer.echo(f"demo index: {refresh(settings).summary()}")
-        version = register_demo_adapter(settings.adapters_dir, settings.cache_dir)
+    typer.echo(f"demo index: {refresh(settings).summary()}")
+    version = register_demo_adapter(settings.adapters_dir, settings.cache_dir)
     typer.echo(f"demo adapter: {version.served_name} is current")

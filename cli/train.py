@@ -20,7 +20,8 @@ from cli.adapters import (
     RouteOption,
     echo_promotion,
 )
-from cli.common import settings_for, user_errors
+from cli.common import settings_for
+from cli.errors import BAD_INPUT
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -52,8 +53,7 @@ def train(
     if config is None:
         raise typer.BadParameter("name a recipe, or use a subcommand (see --help)", param_hint="--config")
     settings = settings_for(ctx)
-    with user_errors():
-        version = train_candidate(settings, config, resume)
+    version = train_candidate(settings, config, resume)
     typer.echo(f"registered {version.served_name} at {version.path}")
     typer.echo(f"a candidate: serve it with `lorag adapters promote {version.name} {version.version}`")
 
@@ -79,12 +79,11 @@ def retrain(
 
     settings = settings_for(ctx)
     options = GateOptions(route, dataset, kinds, margin, api_key, admin_key, max_tokens)
-    with user_errors():
-        candidate = train_candidate(settings, config)
-        typer.echo(f"registered candidate {candidate.served_name}")
-        done = promote_with_gate(
-            settings, candidate.name, candidate.version, force=force, gateway_url=url, **options.keywords()
-        )
+    candidate = train_candidate(settings, config)
+    typer.echo(f"registered candidate {candidate.served_name}")
+    done = promote_with_gate(
+        settings, candidate.name, candidate.version, force=force, gateway_url=url, **options.keywords()
+    )
     echo_promotion(done)
 
 
@@ -111,7 +110,7 @@ def train_candidate(settings: Settings, config: Path, resume: bool = False) -> A
 def train_validate(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help='OpenAI chat JSONL ({"messages": [...]} a line).')],
-    strict: Annotated[bool, typer.Option(help="Exit 1 if there is any problem.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 2 (bad input) if there is any problem.")] = False,
     max_length: Annotated[int, typer.Option(help="Token limit per conversation (the recipe's).")] = 512,
     base_model: Annotated[
         str | None, typer.Option(help="Whose tokenizer and chat template count (default: the chat model).")
@@ -127,18 +126,17 @@ def train_validate(
     from training.validate import CPU_TOKENS_PER_SECOND, format_report, load_tokenizer, validate_file
 
     settings = settings_for(ctx)
-    with user_errors():
-        tokenizer = load_tokenizer(Path(resolve_model(base_model or settings.chat_model, settings.cache_dir)))
-        report = validate_file(
-            file,
-            tokenizer,
-            max_length=max_length,
-            tokens_per_second=tokens_per_second or CPU_TOKENS_PER_SECOND,
-            epochs=epochs,
-        )
+    tokenizer = load_tokenizer(Path(resolve_model(base_model or settings.chat_model, settings.cache_dir)))
+    report = validate_file(
+        file,
+        tokenizer,
+        max_length=max_length,
+        tokens_per_second=tokens_per_second or CPU_TOKENS_PER_SECOND,
+        epochs=epochs,
+    )
     typer.echo(format_report(report))
     if strict and not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(BAD_INPUT)
 
 
 @data_app.command("raft")
@@ -171,23 +169,22 @@ def train_data_raft(
     from training.raft import ABSTAIN_ANSWER, GoldChunks, build_raft_file
 
     settings = settings_for(ctx)
-    with user_errors():
-        items = raft_items(input)
-        retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
-        try:
-            stats = build_raft_file(
-                items,
-                out,
-                lambda query, n: retriever.search(query, n, mode=mode),  # type: ignore[arg-type]
-                GoldChunks(retriever.snapshot.store.chunks),
-                k=k,
-                n_distractors=distractors,
-                p_gold=p_gold,
-                seed=seed,
-                abstain_answer=ABSTAIN_ANSWER if abstain else None,
-            )
-        finally:
-            retriever.close()
+    items = raft_items(input)
+    retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+    try:
+        stats = build_raft_file(
+            items,
+            out,
+            lambda query, n: retriever.search(query, n, mode=mode),  # type: ignore[arg-type]
+            GoldChunks(retriever.snapshot.store.chunks),
+            k=k,
+            n_distractors=distractors,
+            p_gold=p_gold,
+            seed=seed,
+            abstain_answer=ABSTAIN_ANSWER if abstain else None,
+        )
+    finally:
+        retriever.close()
     typer.echo(
         f"wrote {stats.written} examples to {out} "
         f"({stats.with_gold} with gold, {stats.without_gold} without; "

@@ -8,6 +8,7 @@ through unchanged to vLLM / transformers / sentence-transformers.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,15 @@ def resolve_model(ref: str, cache_dir: Path) -> str:
     local = Path(ref).expanduser()
     if local.exists():
         return str(local.resolve())
+    if looks_like_a_path(ref):  # a hub id is `org/name`: this was meant as a directory, and is not there
+        raise FileNotFoundError(errno.ENOENT, "no such model directory", ref)
     return ref
+
+
+def looks_like_a_path(ref: str) -> bool:
+    """Whether `ref` can only be a filesystem path, not a hub id (absolute, relative with `.`, `~`, or a
+    trailing slash)."""
+    return ref.startswith(("/", "./", "../", "~")) or ref.endswith("/") or ref in (".", "..")
 
 
 def pull_model(ref: str, cache_dir: Path, log: Callable[[str], None] = print) -> str:

@@ -6,11 +6,12 @@ names, e.g. `LORAG_VLLM__PORT=8101`.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -291,7 +292,7 @@ def config_path(explicit: Path | None = None) -> Path | None:
     """The YAML file to read: the explicit one, else `$LORAG_CONFIG`, else `./lorag.yaml` if present."""
     if explicit is not None:
         if not explicit.is_file():
-            raise FileNotFoundError(f"config file {explicit} does not exist")
+            raise FileNotFoundError(errno.ENOENT, "no such settings file", str(explicit))
         return explicit
     from_env = os.environ.get(CONFIG_ENV)
     if from_env:
@@ -310,4 +311,15 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     if path is not None:
         model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})
         cls = type("FileSettings", (Settings,), {"model_config": model_config, "__doc__": Settings.__doc__})
-    return cls(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        source = f"settings ({path}, LORAG_* variables, options)" if path else "settings"
+        raise ValueError(f"{source}: {validation_message(exc)}") from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error as one line: each bad field's dotted path and what is wrong with it."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}" for error in exc.errors()
+    )

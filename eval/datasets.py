@@ -22,12 +22,17 @@ would never contain it verbatim, and token F1 against it would mostly measure le
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
+from core.textfiles import lines, read_json
 from training.raft import RaftItem, read_raft_jsonl
+
+logger = logging.getLogger(__name__)
 
 DEMO_DATASET = Path(__file__).parent / "datasets" / "demo.jsonl"
 
@@ -51,8 +56,9 @@ class Question:
     """A named subset (e.g. `calibration` or `held_out`), so that thresholds are not tuned on test items."""
     reference: str | None = None
     """A long-form reference answer (PubMedQA's `LONG_ANSWER`); informative, not an acceptable answer."""
-    metadata: dict[str, str] = field(default_factory=dict)
-    """What the source dataset says about the item (HotpotQA `type` and `level`, PubMedQA `year`)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the source dataset says about the item (HotpotQA `type` and `level`, PubMedQA `year`), and any
+    field of a lorag JSONL row that is not one of these (kept, with a warning that names it)."""
 
 
 @dataclass(frozen=True)
@@ -78,19 +84,72 @@ class Dataset:
 
 
 def load_questions(path: Path = DEMO_DATASET) -> list[Question]:
-    """Read a dataset in lorag's JSONL format; errors name the line."""
+    """Read a dataset in lorag's JSONL format; errors name the line and the field.
+
+    Fields that `Question` does not have are kept in `metadata`, with one warning naming them (and a
+    near-miss of a known name, such as `gold_source`, named as such: it is probably a typo).
+    """
     questions: list[Question] = []
     seen: set[str] = set()
+    unknown: dict[str, int] = {}
     for number, record in _jsonl(path):
-        try:
-            question = Question(**record)
-        except TypeError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from exc
+        question = parse_question(record, f"{path}:{number}")
+        extra = set(record) - QUESTION_FIELDS
+        for name in extra:
+            unknown.setdefault(name, number)
         if question.id in seen:
             raise ValueError(f"{path}:{number}: duplicate id {question.id!r}")
         seen.add(question.id)
         questions.append(question)
+    if unknown:
+        logger.warning("%s", unknown_fields_warning(path, unknown))
     return questions
+
+
+QUESTION_FIELDS = frozenset(f.name for f in fields(Question))
+_REQUIRED = ("id", "question", "answers")
+
+
+def parse_question(record: Mapping[str, Any], where: str) -> Question:
+    """One lorag JSONL row as a `Question`: required fields present, each field of its type; unknown
+    fields go into `metadata`. Errors start with `where` (file:line) and name the field."""
+    for name in _REQUIRED:
+        if name not in record:
+            raise ValueError(f"{where}: missing field {name!r}{_did_you_mean(name, record)}")
+    answers = record["answers"]
+    if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+        raise ValueError(f"{where}: field 'answers' must be a list of non-empty strings, got {answers!r}")
+    gold = record.get("gold_sources", [])
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise ValueError(f"{where}: field 'gold_sources' must be a list of source ids, got {gold!r}")
+    for name in ("question", "kind"):
+        if name in record and not (isinstance(record[name], str) and record[name].strip()):
+            raise ValueError(f"{where}: field {name!r} must be a non-empty string")
+    for name in ("split", "reference"):
+        if record.get(name) is not None and not isinstance(record[name], str):
+            raise ValueError(f"{where}: field {name!r} must be a string")
+    metadata = record.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{where}: field 'metadata' must be an object")
+    extra = {key: value for key, value in record.items() if key not in QUESTION_FIELDS}
+    known = {key: value for key, value in record.items() if key in QUESTION_FIELDS}
+    known["id"] = str(known["id"])
+    return Question(**{**known, "metadata": {**metadata, **extra}})
+
+
+def unknown_fields_warning(path: Path, unknown: Mapping[str, int]) -> str:
+    """One line naming the fields `path` has that `Question` does not (kept in `metadata`)."""
+    described = []
+    for name, line in sorted(unknown.items(), key=lambda item: item[1]):
+        close = get_close_matches(name, QUESTION_FIELDS, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        described.append(f"{name!r} (first on line {line}){hint}")
+    return f"{path}: unknown field(s) kept in metadata: {', '.join(described)}"
+
+
+def _did_you_mean(name: str, record: Mapping[str, Any]) -> str:
+    close = get_close_matches(name, [str(key) for key in record], n=1, cutoff=0.8)
+    return f" (found {close[0]!r}: a typo?)" if close else ""
 
 
 def load_dataset(path: Path, format: Format = "auto", *, kind: str = "evolving") -> Dataset:
@@ -107,21 +166,20 @@ def load_dataset(path: Path, format: Format = "auto", *, kind: str = "evolving")
         return Dataset(load_questions(path))
     if chosen == "hotpotqa":
         return hotpotqa_dataset((record for _, record in _jsonl(path)), kind=kind)
-    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    data = read_json(path)
     return squad_dataset(data, kind=kind) if chosen == "squad" else pubmedqa_dataset(data, kind=kind)
 
 
 def detect_format(path: Path) -> Format:
     """`lorag` or `hotpotqa` for JSON lines, `squad` or `pubmedqa` for a JSON document, by their keys."""
-    with path.open(encoding="utf-8-sig") as file:
-        first = next((line for line in file if line.strip()), "")
+    first = next((line for _, line in lines(path) if line.strip()), "")
     try:
         record = json.loads(first)
     except ValueError:
         record = None  # A JSON document spread over several lines.
     if isinstance(record, dict) and "question" in record:
         return "hotpotqa" if "supporting_facts" in record else "lorag"
-    data = json.loads(path.read_text(encoding="utf-8-sig")) if record is None else record
+    data = read_json(path) if record is None else record
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         return "squad"
     if (
@@ -198,13 +256,13 @@ def pubmedqa_dataset(data: Mapping[str, Mapping[str, Any]], *, kind: str = "evol
 
 def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; errors name the line."""
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in lines(path):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from exc
+            raise ValueError(f"{path}:{number}: invalid JSON: {exc}") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path}:{number}: not a JSON object")
         yield number, record
@@ -225,8 +283,7 @@ def raft_items(path: Path) -> list[RaftItem]:
 
 
 def _first_record(path: Path) -> Any:
-    with path.open(encoding="utf-8-sig") as lines:
-        first = next((line for line in lines if line.strip()), "")
+    first = next((line for _, line in lines(path) if line.strip()), "")
     try:
         return json.loads(first)
     except ValueError:

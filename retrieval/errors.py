@@ -11,6 +11,14 @@ class CorpusNotFoundError(RetrievalError, FileNotFoundError):
     """The corpus directory to index does not exist."""
 
 
+class EmptyCorpusError(RetrievalError, ValueError):
+    """The corpus has no usable document (an empty folder, or every file unreadable)."""
+
+
+class UnknownSourceError(RetrievalError, ValueError):
+    """A source id that the current snapshot does not hold."""
+
+
 class NoSnapshotError(RetrievalError, FileNotFoundError):
     """There is no index snapshot to serve yet."""
 

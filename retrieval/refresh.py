@@ -21,7 +21,7 @@ from core.settings import ChunkingSettings
 from core.types import Chunk
 from retrieval.chunking import chunk_int_id, chunker_config, embedding_text
 from retrieval.embedders import Embedder
-from retrieval.errors import EmbedderMismatchError, RetrievalError
+from retrieval.errors import EmbedderMismatchError, RetrievalError, UnknownSourceError
 from retrieval.pipeline import Phase, chunk_documents, chunk_vectors, no_phase
 from retrieval.snapshots import (
     CHUNK_STORE,
@@ -245,7 +245,7 @@ def delete_source(
             )
         doomed = {sid for sid in manifest.documents if sid == source_id or sid.startswith(f"{source_id}#")}
         if not doomed:
-            raise RetrievalError(f"{source_id!r} is not in snapshot {manifest.snapshot_id}")
+            raise UnknownSourceError(f"{source_id!r} is not in snapshot {manifest.snapshot_id}")
         if len(doomed) == len(manifest.documents):
             raise RetrievalError(f"deleting {source_id!r} would leave the index empty")
         vectors = load_vectors(snapshot_dir)

@@ -34,7 +34,7 @@ from core.settings import ChunkingSettings
 from core.types import Chunk
 from retrieval.chunking import chunk_int_id, chunker_config, embedding_text
 from retrieval.embedders import Embedder
-from retrieval.errors import CorruptSnapshotError, NoSnapshotError, RetrievalError
+from retrieval.errors import CorruptSnapshotError, EmptyCorpusError, NoSnapshotError, RetrievalError
 from retrieval.index import DenseIndex
 from retrieval.locking import refresh_lock
 from retrieval.pipeline import Phase, chunk_documents, chunk_vectors, no_phase
@@ -159,7 +159,7 @@ def build_snapshot(
 def check_documents(documents: Sequence[DocumentRecord]) -> None:
     """Refuse an empty corpus (more likely a wrong path than a wish to index nothing) and duplicate ids."""
     if not documents:
-        raise RetrievalError("no documents to index: is the corpus directory empty?")
+        raise EmptyCorpusError("no documents to index: is the corpus directory empty?")
     seen: set[str] = set()
     for doc in documents:
         if doc.source_id in seen:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.prompting import content_text
+from core.textfiles import lines
 
 ROLES = frozenset({"system", "user", "assistant"})
 IGNORE_INDEX = -100
@@ -55,15 +56,14 @@ def read_examples(path: Path) -> list[Example]:
     """Read and validate one chat JSONL file; raise `DataError` listing every problem with its line number."""
     examples: list[Example] = []
     problems: list[str] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            source = f"{path}:{number}"
-            example, line_problems = parse_example(line, source)
-            problems.extend(f"{source}: {message}" for _, message in line_problems)
-            if example is not None:
-                examples.append(example)
+    for number, line in lines(path):
+        if not line.strip():
+            continue
+        source = f"{path}:{number}"
+        example, line_problems = parse_example(line, source)
+        problems.extend(f"{source}: {message}" for _, message in line_problems)
+        if example is not None:
+            examples.append(example)
     if problems:
         raise DataError(f"{len(problems)} problem(s) in {path}:\n" + "\n".join(problems))
     if not examples:

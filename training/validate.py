@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from core.textfiles import lines
 from training.data import IGNORE_INDEX, ChatTokenizer, DataError, Example, parse_example, tokenize_example
 
 log = logging.getLogger(__name__)
@@ -88,16 +89,15 @@ def validate_file(
     kept: list[tuple[Example, int, int]] = []  # example, tokens, assistant tokens
     first_seen: dict[str, int] = {}
     rows = 0
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            rows += 1
-            found, counted = check_line(line, f"{path}:{number}", tokenizer, max_length, first_seen)
-            problems.extend(LineProblem(number, code, message) for code, message in found)
-            if counted is not None:
-                kept.append(counted)
-                first_seen[dedup_key(counted[0])] = number
+    for number, line in lines(path):
+        if not line.strip():
+            continue
+        rows += 1
+        found, counted = check_line(line, f"{path}:{number}", tokenizer, max_length, first_seen)
+        problems.extend(LineProblem(number, code, message) for code, message in found)
+        if counted is not None:
+            kept.append(counted)
+            first_seen[dedup_key(counted[0])] = number
     summary = summarise(rows, kept, problems, epochs, tokens_per_second)
     return ValidationReport(path, problems, [example for example, _, _ in kept], summary)
 

@@ -117,7 +117,7 @@ def test_adapters_promote_show_and_rollback(kb, monkeypatch):
     result = runner.invoke(app, ["adapters", "rollback", "kb"])
     assert result.exit_code == 1 and "error: kb@v1 is the first promoted version" in result.output
     result = runner.invoke(app, ["adapters", "show", "kb", "v9"])
-    assert result.exit_code == 1 and "error: adapter 'kb' has no version 'v9'" in result.output
+    assert result.exit_code == 2 and "error: adapter 'kb' has no version 'v9'" in result.output
 
 
 def write_recipe(tmp_path, **fields) -> str:
@@ -156,5 +156,5 @@ def test_retrain_refuses_an_unservable_recipe_before_training(kb, tmp_path, monk
 
     monkeypatch.setattr(recipe, "train", lambda *args, **kwargs: pytest.fail("trained anyway"))
     result = runner.invoke(app, ["retrain", "--config", write_recipe(tmp_path, lora_r=64)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a recipe the server cannot take: bad input
     assert "error: the recipe's adapter could not be served: lora_r 64 exceeds" in result.output

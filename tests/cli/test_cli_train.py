@@ -34,7 +34,7 @@ def test_train_with_a_config_still_runs_the_recipe(home, tmp_path, monkeypatch):
 
 def test_train_alone_asks_for_a_recipe_or_a_subcommand(home):
     result = runner.invoke(app, ["train"])
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert "validate" in result.output and "data" in result.output
 
 
@@ -45,7 +45,7 @@ def test_validate_prints_the_report_and_fails_only_when_strict(home, tmp_path, s
     assert result.exit_code == 0, result.output
     assert f"{path}:2: [invalid_json]" in result.output and f"{path}:3: [duplicate]" in result.output
     assert "3 rows, 1 kept, 2 skipped" in result.output and "for 2 epoch(s)" in result.output
-    assert runner.invoke(app, [*args, "--strict"]).exit_code == 1
+    assert runner.invoke(app, [*args, "--strict"]).exit_code == 2  # bad input
     clean = write_jsonl(tmp_path / "ok.jsonl", [chat("q", "a")])
     assert (
         runner.invoke(

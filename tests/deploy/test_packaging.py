@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -55,10 +56,12 @@ def test_images_that_install_lorag_copy_every_top_level_package(dockerfile: Path
 
 @pytest.mark.slow
 def test_an_installed_lorag_runs_and_finds_its_data(tmp_path: Path) -> None:
-    target = tmp_path / "site"
+    # From a copy: setuptools writes build/ and *.egg-info into the tree it builds.
+    source, target = tmp_path / "source", tmp_path / "site"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-         str(target), str(ROOT)],
+         str(target), str(source)],
         check=True, capture_output=True, cwd=tmp_path,
     )  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(target), HF_HUB_OFFLINE="1")

@@ -129,3 +129,45 @@ def test_raft_items_come_from_raft_jsonl_or_an_eval_dataset(tmp_path: Path) -> N
     ]
     lorag.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert raft_items(lorag) == [RaftItem("q", "a", ("s",))]
+
+
+def test_unknown_fields_are_kept_in_metadata_with_one_warning(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "outside.jsonl"
+    rows = [
+        {"id": 1, "question": "q1", "answers": ["a"], "answers_before_refresh": ["old"]},
+        {
+            "id": 2,
+            "question": "q2",
+            "answers": ["b"],
+            "gold_source": ["doc.md"],
+            "answers_before_refresh": [],
+        },
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with caplog.at_level("WARNING", logger="eval.datasets"):
+        first, second = load_questions(path)
+    assert first.id == "1" and first.metadata == {"answers_before_refresh": ["old"]}
+    assert second.gold_sources == [] and second.metadata["gold_source"] == ["doc.md"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "'answers_before_refresh' (first on line 1)" in warning
+    assert "'gold_source' (first on line 2) (did you mean 'gold_sources'?)" in warning
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "1", "answers": ["a"]}, r"x.jsonl:1: missing field 'question'"),
+        (
+            {"id": "1", "question": "q", "answer": ["a"]},
+            r"missing field 'answers' \(found 'answer': a typo\?\)",
+        ),
+        ({"id": "1", "question": "q", "answers": "a"}, r"x.jsonl:1: field 'answers' must be a list"),
+        ({"id": "1", "question": "q", "answers": ["a"], "gold_sources": "d"}, r"field 'gold_sources' must"),
+        ({"id": "1", "question": "", "answers": ["a"]}, r"field 'question' must be a non-empty string"),
+    ],
+)
+def test_bad_rows_name_the_line_and_the_field(tmp_path: Path, row: dict, message: str) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match=message):
+        load_questions(path)
