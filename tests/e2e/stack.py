@@ -4,10 +4,16 @@ environment, and the running gateway's description. Starting and stopping childr
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.processes import free_port, stop_process, wait_healthy
 
 REPORT: dict[str, str] = {}
 LORAG = str(Path(sys.executable).parent / "lorag")
@@ -28,3 +34,28 @@ class Gateway:
     home: Path
     process: subprocess.Popen[bytes]
     log: Path
+
+
+def prepare_demo_home(home: Path) -> None:
+    """`lorag demo prepare` into `home`: the demo index built, the shipped demo adapter registered."""
+    subprocess.run([LORAG, "demo", "prepare"], env=lorag_env(home), check=True)
+
+
+@contextmanager
+def running_gateway(home: Path, log: Path, **env: str) -> Iterator[Gateway]:
+    """`lorag serve` on `home` with its managed vLLM, on free ports (and `env`); stopped at the end, its
+    log copied into the home."""
+    port, vllm_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    key = secrets.token_urlsafe(16)
+    variables = lorag_env(
+        home, LORAG_PORT=str(port), LORAG_VLLM__PORT=str(vllm_port), LORAG_VLLM_API_KEY=key, **env
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen([LORAG, "serve"], env=variables, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log, START_TIMEOUT_S)
+        yield Gateway(url, f"http://127.0.0.1:{vllm_port}", key, home, process, log)
+    finally:
+        stop_process(process, grace_s=60)
+        shutil.copy(log, home / "gateway.log")

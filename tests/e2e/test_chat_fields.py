@@ -279,6 +279,26 @@ def test_tool_choice_required_makes_a_call(complete, flavour):
     assert_weather_call(choice)
 
 
+@pytest.mark.parametrize("flavour", ["sync", "stream"])
+def test_parallel_tool_calls_false_gives_exactly_one_call(complete, flavour):
+    """What LangChain's tool tests expect: one call. vLLM caps the guided array at one item and drops any
+    further call; the gateway passes the field through (JSON and streaming)."""
+    messages = [{"role": "user", "content": "What is the weather in Paris, in Rome and in Tokyo?"}]
+    reply = complete(
+        flavour,
+        messages=messages,
+        temperature=0,
+        max_tokens=96,
+        tools=[WEATHER],
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    choice = only(reply)
+    assert choice.finish_reason == "tool_calls"
+    assert len(choice.tool_calls) == 1
+    assert_weather_call(choice)
+
+
 def test_every_role_and_text_parts_are_accepted(complete):
     messages = [
         {"role": "system", "content": "Be brief."},
