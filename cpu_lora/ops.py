@@ -12,69 +12,83 @@ shrink into vLLM's float32 buffer accumulates in float32. Stacked weights may be
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from cpu_lora.grouping import Run, covered_rows, plan_rows
+from cpu_lora.grouping import Plan, Run, plan_rows
 
-Rows = slice | torch.Tensor
-
-
-def _rows(runs: list[Run], device: torch.device) -> Rows:
-    """A view-friendly slice for one run, else the row indices of all runs."""
-    if len(runs) == 1:
-        return slice(*runs[0])
-    return torch.cat([torch.arange(start, stop, device=device) for start, stop in runs])
+Segments = tuple[tuple[int, ...], tuple[int, ...]]
+"""A batch as (slot, length) segments of consecutive rows: `(slots, lengths)`."""
 
 
-def _matrix(weights: torch.Tensor, slot: int) -> torch.Tensor:
-    """Slot `slot`'s `(out, in)` matrix of a 3-D or 4-D stack."""
+@functools.lru_cache(maxsize=256)
+def _index_rows(runs: tuple[Run, ...], device: torch.device) -> torch.Tensor:
+    """The row indices of several runs; cached because every LoRA layer of a forward asks for the same."""
+    return torch.tensor([row for start, stop in runs for row in range(start, stop)], device=device)
+
+
+def _matrix(weights: torch.Tensor, slot: int, dtype: torch.dtype) -> torch.Tensor:
+    """Slot `slot`'s `(out, in)` matrix of a 3-D or 4-D stack, in `dtype`."""
     matrix = weights[slot]
-    return matrix.squeeze(0) if matrix.dim() == 3 else matrix
+    return (matrix.squeeze(0) if matrix.dim() == 3 else matrix).to(dtype)
 
 
-def _token_segments(indices: torch.Tensor) -> tuple[list[int], list[int]]:
+def _plan(segments: Segments, inputs: torch.Tensor, output: torch.Tensor) -> tuple[Plan, torch.Tensor]:
+    """The plan, and the inputs with a single row stretched (a view) over a many-row output to match it."""
+    plan = plan_rows(*segments, n_in=inputs.shape[0], n_out=output.shape[0])
+    if inputs.shape[0] == 1 and output.shape[0] != 1:
+        inputs = inputs.expand(output.shape[0], -1)
+    return plan, inputs
+
+
+def _token_segments(indices: torch.Tensor) -> Segments:
     """Per-token slots as (slot, length) segments of equal consecutive slots."""
     slots, counts = torch.unique_consecutive(indices, return_counts=True)
-    return slots.tolist(), counts.tolist()
+    return tuple(slots.tolist()), tuple(counts.tolist())
 
 
 def _shrink(
-    inputs: torch.Tensor,
-    weights: torch.Tensor,
-    output: torch.Tensor,
-    segments: tuple[list[int], list[int]],
-    scaling: float,
+    inputs: torch.Tensor, weights: torch.Tensor, output: torch.Tensor, segments: Segments, scaling: float
 ) -> None:
     """`output[:, :width] = scaling * inputs @ W[slot].T` per row; zeros for rows without a slot."""
     width = weights.shape[-2]
-    runs = plan_rows(*segments, n_in=inputs.shape[0], n_out=output.shape[0])
-    if covered_rows(runs) < output.shape[0]:
-        output[:, :width].zero_()
-    for slot, slot_runs in runs.items():
-        rows = _rows(slot_runs, inputs.device)
-        matrix = _matrix(weights, slot).to(output.dtype)
-        output[rows, :width] = scaling * (inputs[rows].to(output.dtype) @ matrix.T)
+    plan, inputs = _plan(segments, inputs, output)
+    target = output[:, :width]
+    if plan.covered < output.shape[0]:
+        target.zero_()
+    for slot, runs in plan.slots:
+        matrix = _matrix(weights, slot, output.dtype)
+        if len(runs) == 1:  # contiguous rows: one fused GEMM into a view, nothing gathered
+            rows = slice(*runs[0])
+            target[rows].addmm_(inputs[rows].to(output.dtype), matrix.T, beta=0, alpha=scaling)
+        else:
+            index = _index_rows(runs, inputs.device)
+            product = inputs.index_select(0, index).to(output.dtype) @ matrix.T
+            target.index_copy_(0, index, product if scaling == 1.0 else product * scaling)
 
 
 def _expand(
     inputs: torch.Tensor,
     weights: torch.Tensor,
     output: torch.Tensor,
-    segments: tuple[list[int], list[int]],
+    segments: Segments,
     columns: slice,
     add_inputs: bool,
 ) -> None:
     """`output[:, columns] (+)= inputs @ W[slot][:width].T` per row with a slot; other rows untouched."""
     width = columns.stop - columns.start
-    runs = plan_rows(*segments, n_in=inputs.shape[0], n_out=output.shape[0])
-    for slot, slot_runs in runs.items():
-        rows = _rows(slot_runs, inputs.device)
-        matrix = _matrix(weights, slot)[:width].to(output.dtype)
-        delta = inputs[rows].to(output.dtype) @ matrix.T
-        if add_inputs:
-            output[rows, columns] += delta
+    plan, inputs = _plan(segments, inputs, output)
+    target = output[:, columns]
+    for slot, runs in plan.slots:
+        matrix = _matrix(weights, slot, output.dtype)[:width]
+        if len(runs) == 1:
+            rows = slice(*runs[0])
+            target[rows].addmm_(inputs[rows].to(output.dtype), matrix.T, beta=1 if add_inputs else 0)
         else:
-            output[rows, columns] = delta
+            index = _index_rows(runs, inputs.device)
+            product = inputs.index_select(0, index).to(output.dtype) @ matrix.T
+            (target.index_add_ if add_inputs else target.index_copy_)(0, index, product)
 
 
 def bgmv_shrink(
@@ -115,11 +129,9 @@ def bgmv_expand_slice(
     _expand(inputs, lora_b_weights, output_tensor, _token_segments(lora_indices_tensor), columns, add_inputs)
 
 
-def _sgmv_segments(
-    seq_len_tensor: torch.Tensor, lora_indices_tensor: torch.Tensor
-) -> tuple[list[int], list[int]]:
+def _sgmv_segments(seq_len_tensor: torch.Tensor, lora_indices_tensor: torch.Tensor) -> Segments:
     """The prefill metadata's segments; like the originals, they are taken to start at row 0, back to back."""
-    return lora_indices_tensor.tolist(), seq_len_tensor.tolist()
+    return tuple(lora_indices_tensor.tolist()), tuple(seq_len_tensor.tolist())
 
 
 def sgmv_shrink(
