@@ -125,7 +125,7 @@ def benchmark_ops(
     """
     from vllm.lora.ops.torch_ops import lora_ops
 
-    original = {name: getattr(lora_ops, name) for name in grouped_ops.OPS}
+    original: dict[str, Callable[..., None]] = {name: getattr(lora_ops, name) for name in grouped_ops.OPS}
     threads_before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -149,16 +149,19 @@ def _scenario_row(
     meta = compute_meta(torch.tensor(scenario.token_slots))[:6]
     layer = _layer_tensors(len(scenario.token_slots), max_loras, rank, dtype)
 
+    def base() -> None:
+        for _ in range(layers):
+            _base_layer(layer)
+
     def lora(op: dict[str, Callable[..., None]]) -> Callable[[], None]:
-        return lambda: [_lora_layer(op, layer, meta, rank) for _ in range(layers)] and None
+        def forward() -> None:
+            for _ in range(layers):
+                _lora_layer(op, layer, meta, rank)
+
+        return forward
 
     seconds = _interleaved_medians(
-        {
-            "base": lambda: [_base_layer(layer) for _ in range(layers)] and None,
-            "vllm": lora(original),
-            "grouped": lora(grouped_ops.OPS),
-        },
-        repeats,
+        {"base": base, "vllm": lora(original), "grouped": lora(grouped_ops.OPS)}, repeats
     )
     return {
         "scenario": scenario.name,

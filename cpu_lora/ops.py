@@ -13,6 +13,7 @@ shrink into vLLM's float32 buffer accumulates in float32. Stacked weights may be
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 
@@ -189,7 +190,7 @@ def sgmv_expand_slice(
     _expand(inputs, lora_b_weights, output_tensor, segments, columns, add_inputs)
 
 
-OPS = {
+OPS: dict[str, Callable[..., None]] = {
     "bgmv_expand": bgmv_expand,
     "bgmv_expand_slice": bgmv_expand_slice,
     "bgmv_shrink": bgmv_shrink,
