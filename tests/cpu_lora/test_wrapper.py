@@ -1,0 +1,71 @@
+"""vLLM's own `PunicaWrapperCPU`, fed a mixed base/adapter batch, with and without the patch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from cpu_lora import patch
+
+MAX_LORAS, RANK, HIDDEN, VOCAB = 2, 4, 16, 40
+# Three requests: adapter id 1 (3 tokens), the base model (2 tokens), adapter id 2 (2 tokens).
+TOKENS = (1, 1, 1, 0, 0, 2, 2)
+PROMPTS = (1, 0, 2)  # one sampled row per request
+BASE_TOKENS, BASE_PROMPT = [3, 4], 1
+
+
+@pytest.fixture(params=[True, False], ids=["grouped", "vllm-cpu"])
+def grouped(request) -> Iterator[bool]:  # type: ignore[no-untyped-def]
+    """Run once with the grouped ops bound in `punica_cpu`, once with vLLM's own."""
+    module = patch.punica_cpu_module()
+    patch.restore(module)
+    if request.param:
+        patch.apply(module)
+    yield request.param
+    patch.restore(module)
+
+
+def wrapper():  # type: ignore[no-untyped-def]
+    """A `PunicaWrapperCPU` set up as vLLM V1 does on CPU (`is_prefill=True`); adapters 1, 2 in slots 0, 1."""
+    from vllm.lora.layers import LoRAMapping
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    punica = PunicaWrapperCPU(max_num_batched_tokens=16, max_batches=4, device="cpu")
+    punica.update_metadata(LoRAMapping(TOKENS, PROMPTS, is_prefill=True), [1, 2], MAX_LORAS, VOCAB)
+    return punica
+
+
+def adapters(out: int, inp: int, seed: int) -> torch.Tensor:
+    return torch.randn(MAX_LORAS, 1, out, inp, generator=torch.Generator().manual_seed(seed))
+
+
+def test_add_lora_linear_leaves_base_rows_alone(grouped: bool) -> None:
+    slices = (HIDDEN, 8)  # a merged projection with two output slices, like qkv or gate_up
+    lora_a = tuple(adapters(RANK, HIDDEN, seed) for seed in (1, 2))
+    lora_b = tuple(adapters(size, RANK, seed) for size, seed in zip(slices, (3, 4), strict=True))
+    x, y = torch.randn(len(TOKENS), HIDDEN), torch.randn(len(TOKENS), sum(slices))
+    before = y.clone()
+    wrapper().add_lora_linear(y, x, lora_a, lora_b, 1.0, slices)
+    assert torch.equal(y[BASE_TOKENS], before[BASE_TOKENS]) is grouped
+    first = x[0] @ lora_a[0][0, 0].T @ lora_b[0][0, 0].T  # token 0, adapter slot 0, first slice
+    torch.testing.assert_close(y[0, :HIDDEN], before[0, :HIDDEN] + first)
+
+
+def test_add_lora_logits_leaves_the_base_requests_logits_alone(grouped: bool) -> None:
+    lora_a, lora_b = adapters(RANK, HIDDEN, 5), adapters(VOCAB, RANK, 6)
+    x, logits = torch.randn(len(PROMPTS), HIDDEN), torch.randn(len(PROMPTS), VOCAB)
+    before = logits.clone()
+    wrapper().add_lora_logits(logits, x, lora_a, lora_b, 1.0)
+    assert torch.equal(logits[BASE_PROMPT], before[BASE_PROMPT]) is grouped
+    last = x[2] @ lora_a[1, 0].T @ lora_b[1, 0].T  # the third request uses slot 1
+    torch.testing.assert_close(logits[2], before[2] + last)
+
+
+def test_add_lora_embedding_leaves_base_rows_alone(grouped: bool) -> None:
+    lora_b = adapters(HIDDEN, RANK, 7)
+    x, y = torch.randn(len(TOKENS), RANK), torch.randn(len(TOKENS), HIDDEN)
+    before = y.clone()
+    wrapper().add_lora_embedding(y, x, lora_b, add_inputs=True)
+    assert torch.equal(y[BASE_TOKENS], before[BASE_TOKENS]) is grouped
