@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the planned teacher calls only")
     parser.add_argument("--settings", type=Path, default=None, help="lorag.yaml to read")
     parser.add_argument("--eval-share", type=float, default=0.2)
-    parser.add_argument("--question-samples", type=int, default=3)
+    parser.add_argument("--question-samples", type=int, default=2)
+    parser.add_argument("--targeted-spans", type=int, default=2)
     parser.add_argument("--paraphrase-samples", type=int, default=2)
     parser.add_argument("--raft", action="store_true", help="add RAFT examples from the current index")
     parser.add_argument("--raft-mode", default="dense", help="dense, bm25 or hybrid (as the route searches)")
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chunking=settings.chunking,
             max_document_bytes=settings.index.max_document_bytes,
             question_samples=args.question_samples,
+            targeted_spans=args.targeted_spans,
             paraphrase_samples=args.paraphrase_samples,
             eval_share=args.eval_share,
         )

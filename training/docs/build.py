@@ -53,8 +53,11 @@ class DocsOptions:
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     """Cut documents as the index does (`settings.chunking`)."""
     max_document_bytes: int = MAX_DOCUMENT_BYTES
-    question_samples: int = 3
-    """Teacher calls per sentence: the first greedy, the rest sampled (more proposals from a weak teacher)."""
+    question_samples: int = 2
+    """Open question calls per sentence: the first greedy, the rest sampled."""
+    targeted_spans: int = 2
+    """Targeted question calls per sentence: one for each of its first key spans ("a question whose answer
+    is X"), which small teachers answer far better than open requests."""
     paraphrase_samples: int = 2
     """Rewording calls per training question (teacher and pattern questions); 0 for none."""
     eval_share: float = 0.2
@@ -69,8 +72,8 @@ class DocsOptions:
     """Show progress bars."""
 
     def __post_init__(self) -> None:
-        if self.question_samples < 1 or self.paraphrase_samples < 0:
-            raise ValueError("question_samples must be at least 1 and paraphrase_samples at least 0")
+        if self.question_samples < 0 or self.targeted_spans < 0 or self.paraphrase_samples < 0:
+            raise ValueError("question_samples, targeted_spans and paraphrase_samples must not be negative")
         if not 0.0 <= self.eval_share < 1.0:
             raise ValueError(f"eval_share must be in [0, 1), not {self.eval_share}")
         if self.max_examples_per_fact < 1:
@@ -85,6 +88,7 @@ class DocsOptions:
         """JSON-friendly form, for the card."""
         return {
             "question_samples": self.question_samples,
+            "targeted_spans": self.targeted_spans,
             "paraphrase_samples": self.paraphrase_samples,
             "eval_share": self.eval_share,
             "max_examples_per_fact": self.max_examples_per_fact,
@@ -99,10 +103,14 @@ class Inputs:
 
     corpus: DocsCorpus
     vocab: Vocabulary
-    common: frozenset[str]
     rules: list[Pair]
     marks: dict[str, str]
     previous_eval: list[dict[str, Any]]
+
+    @property
+    def common(self) -> frozenset[str]:
+        """The corpus's common words (see `Vocabulary.common`)."""
+        return self.vocab.common
 
     @property
     def live_chunks(self) -> set[str]:
@@ -114,10 +122,9 @@ def read_inputs(options: DocsOptions) -> Inputs:
     """Read the documents, the review marks and the previous eval file; build the teacher-free pairs."""
     corpus = read_corpus(options.docs_dir, options.chunking, options.max_document_bytes)
     vocab = Vocabulary.build([sentence for passage in corpus.passages for sentence in passage.sentences])
-    common = vocab.common()
-    rules = [pair for passage in corpus.passages for pair in rule_pairs(passage, common)]
+    rules = [pair for passage in corpus.passages for pair in rule_pairs(passage, vocab)]
     marks = read_marks(options.out_dir / REVIEW_FILE)
-    return Inputs(corpus, vocab, common, rules, marks, read_eval_file(options.out_dir / EVAL_FILE))
+    return Inputs(corpus, vocab, rules, marks, read_eval_file(options.out_dir / EVAL_FILE))
 
 
 def build_dataset(
@@ -127,10 +134,12 @@ def build_dataset(
     inputs = read_inputs(options)
     with CallCache(options.cache_file) as cache:
         runner = CallRunner(cache, teacher, settings.max_calls, settings.concurrency, options.progress)
-        plan = question_calls(inputs.corpus.passages, inputs.common, settings, options.question_samples)
-        _check_cap([call for call, _ in plan], runner, settings.max_calls)
-        replies = runner.run([call for call, _ in plan], "questions")
-        questions = read_questions(plan, replies, inputs.vocab, inputs.common)
+        plan = question_calls(
+            inputs.corpus.passages, inputs.vocab, settings, options.question_samples, options.targeted_spans
+        )
+        _check_cap([call for call, _, _ in plan], runner, settings.max_calls)
+        replies = runner.run([call for call, _, _ in plan], "questions")
+        questions = read_questions(plan, replies, inputs.vocab)
         _check_not_junk(questions, teacher.identity)
         split = eval_split(inputs, questions, options)
         to_reword = [
@@ -138,7 +147,7 @@ def build_dataset(
         ]
         reword_plan = paraphrase_calls(to_reword, settings, options.paraphrase_samples)
         reworded = runner.run([call for call, _ in reword_plan], "paraphrases")
-        paraphrases = read_paraphrases(reword_plan, reworded, inputs.vocab, inputs.common)
+        paraphrases = read_paraphrases(reword_plan, reworded, inputs.vocab)
     candidates = [*questions.pairs, *paraphrases.pairs, *inputs.rules]
     candidates += keyword_pairs([*questions.pairs, *paraphrases.pairs, *_patterns(inputs.rules)])
     assembly = assemble(candidates, split, inputs.marks, inputs.common, options.max_examples_per_fact)
@@ -152,7 +161,7 @@ def build_dataset(
         skipped=inputs.corpus.skipped,
         chunks=len(inputs.corpus.passages),
         sentences=sum(len(passage.sentences) for passage in inputs.corpus.passages),
-        sentences_asked=len({call.subject for call, _ in plan}),
+        sentences_asked=len({call.subject.split("\n")[0] for call, _, _ in plan}),
         calls=runner.counts,
         questions=questions,
         paraphrases=paraphrases,

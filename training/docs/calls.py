@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from core.prompting import Message
 from training.docs.cache import CallCache, call_key
 from training.docs.errors import CallCapError
-from training.docs.prompts import PROMPT_VERSION
+from training.docs.prompts import PROMPT_VERSIONS
 from training.docs.teacher import GenerationParams, Teacher
 
 
@@ -22,7 +22,7 @@ class Call:
     """One planned teacher call."""
 
     kind: str
-    """`question` (about a sentence) or `paraphrase` (of a question)."""
+    """`question` (about a sentence), `targeted` (about a sentence, for a given answer) or `paraphrase`."""
     chunk_hash: str
     subject: str
     """The sentence asked about, or the question to reword."""
@@ -32,7 +32,12 @@ class Call:
     def key(self, teacher: str) -> str:
         """This call's cache key for `teacher`."""
         return call_key(
-            self.kind, self.chunk_hash, self.subject, teacher, PROMPT_VERSION, self.params.to_dict()
+            self.kind,
+            self.chunk_hash,
+            self.subject,
+            teacher,
+            PROMPT_VERSIONS[self.kind],
+            self.params.to_dict(),
         )
 
 
@@ -112,7 +117,7 @@ class CallRunner:
                     reply = future.result()
                     reply = reply if isinstance(reply, str) else ""
                     self.cache.put(call.key(self.teacher.identity), call.kind, self.teacher.identity,
-                                   PROMPT_VERSION, reply)  # fmt: skip
+                                   PROMPT_VERSIONS[call.kind], reply)  # fmt: skip
                     replies[call] = reply
                     counts.made += 1
                     bar.update()

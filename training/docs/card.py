@@ -19,7 +19,7 @@ from training.docs.calls import CallCounts
 from training.docs.generate import Proposals
 from training.docs.grounding import REASONS
 from training.docs.pairs import Pair, Rejected
-from training.docs.prompts import PROMPT_VERSION
+from training.docs.prompts import PROMPT_VERSIONS
 from training.docs.split import EvalSplit
 from training.raft import RaftStats
 
@@ -70,7 +70,7 @@ def build_card(result: RunResult) -> dict[str, Any]:
         "format": CARD_FORMAT,
         "created_at": result.created_at,
         "docs_dir": result.docs_dir,
-        "teacher": {"identity": result.teacher, "prompt_version": PROMPT_VERSION, **result.teacher_params},
+        "teacher": {"identity": result.teacher, "prompt_versions": PROMPT_VERSIONS, **result.teacher_params},
         "options": result.options,
         "documents": [
             {"source_id": d.source_id, "title": d.title, "content_hash": d.content_hash}

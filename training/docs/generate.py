@@ -14,12 +14,19 @@ from core.settings import TeacherSettings
 from training.docs.calls import Call
 from training.docs.grounding import check_paraphrase, ground
 from training.docs.pairs import Pair, Passage, Rejected
-from training.docs.prompts import paraphrase_messages, parse_question, question_messages, section_label
+from training.docs.prompts import (
+    paraphrase_messages,
+    parse_question,
+    question_messages,
+    section_label,
+    targeted_messages,
+)
 from training.docs.spans import answer_spans
 from training.docs.teacher import GenerationParams
 from training.docs.text import Vocabulary
 
-QuestionPlan = list[tuple[Call, Passage]]
+QuestionPlan = list[tuple[Call, Passage, str | None]]
+"""Each question call, the passage its question is grounded in, and the answer it targets (if any)."""
 ParaphrasePlan = list[tuple[Call, Pair]]
 
 
@@ -41,19 +48,28 @@ def sample_params(sample: int, settings: TeacherSettings, *, greedy_first: bool)
 
 
 def question_calls(
-    passages: Sequence[Passage], common: frozenset[str], settings: TeacherSettings, samples: int
+    passages: Sequence[Passage], vocab: Vocabulary, settings: TeacherSettings, samples: int, targeted: int
 ) -> QuestionPlan:
-    """`samples` calls for each sentence that holds a key span, each with the passage it is grounded in."""
+    """For each sentence that holds a key span: `samples` open calls (the first greedy) and one greedy
+    targeted call for each of its first `targeted` spans."""
     plan: QuestionPlan = []
     for passage in passages:
         section = section_label(passage.document_title, passage.chunk.title)
         for sentence in passage.sentences:
-            if not answer_spans(sentence, common):
+            spans = answer_spans(sentence, vocab)
+            if not spans:
                 continue
             messages = question_messages(section, sentence)
             for sample in range(samples):
                 params = sample_params(sample, settings, greedy_first=True)
-                plan.append((Call("question", passage.content_hash, sentence, messages, params), passage))
+                plan.append(
+                    (Call("question", passage.content_hash, sentence, messages, params), passage, None)
+                )
+            greedy = sample_params(0, settings, greedy_first=True)
+            for span in spans[:targeted]:
+                asking = targeted_messages(section, sentence, span.text)
+                call = Call("targeted", passage.content_hash, f"{sentence}\n{span.text}", asking, greedy)
+                plan.append((call, passage, span.text))
     return plan
 
 
@@ -74,12 +90,10 @@ def paraphrase_calls(pairs: Sequence[Pair], settings: TeacherSettings, samples: 
     return plan
 
 
-def read_questions(
-    plan: QuestionPlan, replies: Mapping[Call, str], vocab: Vocabulary, common: frozenset[str]
-) -> Proposals:
+def read_questions(plan: QuestionPlan, replies: Mapping[Call, str], vocab: Vocabulary) -> Proposals:
     """Each answered call's question, grounded in its passage or rejected (unanswered calls are skipped)."""
     result = Proposals()
-    for call, passage in plan:
+    for call, passage, answer in plan:
         if call not in replies:
             continue
         result.replies += 1
@@ -88,15 +102,18 @@ def read_questions(
             result.unparseable += 1
             result.rejected.append(Rejected(replies[call][:200], "unparseable", passage, "teacher"))
             continue
-        grounded = ground(question, passage, vocab, common, origin="teacher")
-        target = result.pairs if isinstance(grounded, Pair) else result.rejected
-        target.append(grounded)  # type: ignore[arg-type]
+        grounded = ground(question, passage, vocab, origin="teacher")
+        # A targeted question that the chunk answers with something else is not about its target.
+        if isinstance(grounded, Pair) and answer is not None and grounded.answer != answer:
+            grounded = Rejected(question, "answer_mismatch", passage, "teacher", f"asked for {answer!r}")
+        if isinstance(grounded, Pair):
+            result.pairs.append(grounded)
+        else:
+            result.rejected.append(grounded)
     return result
 
 
-def read_paraphrases(
-    plan: ParaphrasePlan, replies: Mapping[Call, str], vocab: Vocabulary, common: frozenset[str]
-) -> Proposals:
+def read_paraphrases(plan: ParaphrasePlan, replies: Mapping[Call, str], vocab: Vocabulary) -> Proposals:
     """Each answered rewording, kept if it still asks for the same fact in other words."""
     result = Proposals()
     for call, original in plan:
@@ -110,7 +127,9 @@ def read_paraphrases(
                 Rejected(replies[call][:200], "unparseable", original.passage, "paraphrase")
             )
             continue
-        checked = check_paraphrase(paraphrase, original, vocab, common)
-        target = result.pairs if isinstance(checked, Pair) else result.rejected
-        target.append(checked)  # type: ignore[arg-type]
+        checked = check_paraphrase(paraphrase, original, vocab)
+        if isinstance(checked, Pair):
+            result.pairs.append(checked)
+        else:
+            result.rejected.append(checked)
     return result

@@ -53,10 +53,12 @@ class Plan:
 def plan_dataset(options: DocsOptions, teacher: str, settings: TeacherSettings) -> Plan:
     """The plan for `options` with the teacher identified as `teacher` (`Teacher.identity`)."""
     inputs = read_inputs(options)
-    plan = question_calls(inputs.corpus.passages, inputs.common, settings, options.question_samples)
-    calls = [call for call, _ in plan]
+    plan = question_calls(
+        inputs.corpus.passages, inputs.vocab, settings, options.question_samples, options.targeted_spans
+    )
+    calls = [call for call, _, _ in plan]
     cached = _cached(options, calls, teacher)
-    questions = read_questions(plan, cached, inputs.vocab, inputs.common)
+    questions = read_questions(plan, cached, inputs.vocab)
     split = eval_split(inputs, questions, options)
     to_reword = [
         p for p in natural_questions(questions.pairs, inputs.rules) if p.fact not in split.eval_facts
@@ -66,7 +68,7 @@ def plan_dataset(options: DocsOptions, teacher: str, settings: TeacherSettings) 
     return Plan(
         documents=len(inputs.corpus.documents),
         chunks=len(inputs.corpus.passages),
-        sentences_asked=len({call.subject for call in calls}),
+        sentences_asked=len({call.subject.split("\n")[0] for call in calls}),
         skipped=inputs.corpus.skipped,
         question_calls=len(unique_questions),
         question_calls_cached=len(cached),

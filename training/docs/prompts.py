@@ -1,12 +1,14 @@
 """What the teacher is asked, and how its replies are read: pure functions.
 
-Each call asks for one thing about one sentence (a question it answers) or one question (a rewording),
+Each call asks for one thing: a question a sentence answers (open, or *targeted* at one of its key
+spans, which small models do much better), or a rewording of a question,
 with a clear instruction and three worked examples from an unrelated made-up domain. A 135M model follows
 the examples more than the instruction; a larger one follows both and simply writes better questions.
 The reply format is one line of plain text: nothing to repair, and a reply that is not a question is
 rejected by the filters, not fixed.
 
-`PROMPT_VERSION` is part of every cache key: change it whenever a prompt or an example changes.
+`PROMPT_VERSIONS` (one per kind of call) are part of every cache key: change a kind's version whenever
+its prompt or examples change, and only its calls are asked again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 
 from core.prompting import Message
 
-PROMPT_VERSION = "docs-qa/1"
+PROMPT_VERSIONS = {"question": "docs-qa/1", "targeted": "docs-qa-targeted/1", "paraphrase": "docs-qa/1"}
 
 QUESTION_INSTRUCTION = (
     "You write quiz questions for the staff of an organisation. You are given one sentence from its "
@@ -40,6 +42,19 @@ QUESTION_EXAMPLES = (
         "Members of the Harbour Rowing Club pay their yearly fees with a form called R-12.",
         "Which form do members of the Harbour Rowing Club use to pay their yearly fees?",
     ),
+)
+TARGETED_INSTRUCTION = (
+    "You write quiz questions for the staff of an organisation. You are given one sentence from its "
+    "documents, the section it comes from, and an answer that the sentence holds. Write one question about "
+    "the sentence whose answer is exactly that answer. The question must make sense on its own: name the "
+    "organisation, product or thing it asks about. It must not contain the answer. Reply with the question "
+    "only, on one line."
+)
+TARGETED_ANSWERS = ("the north pier", "Ana Whitcombe", "R-12")
+TARGETED_QUESTIONS = (
+    "Where does the river ferry at Oakridge leave from?",
+    "Who is the head chef of the Blue Heron restaurant?",
+    "Which form do members of the Harbour Rowing Club use to pay their yearly fees?",
 )
 PARAPHRASE_INSTRUCTION = (
     "You reword questions. Write the given question again in different words, the way another person might "
@@ -73,6 +88,19 @@ def question_messages(section: str, sentence: str) -> list[Message]:
         messages.append({"role": "user", "content": _question_request(example_section, example_sentence)})
         messages.append({"role": "assistant", "content": question})
     messages.append({"role": "user", "content": _question_request(f"Section: {section}", sentence)})
+    return messages
+
+
+def targeted_messages(section: str, sentence: str, answer: str) -> list[Message]:
+    """The chat that asks for one question about `sentence` whose answer is `answer`."""
+    messages: list[Message] = [{"role": "system", "content": TARGETED_INSTRUCTION}]
+    examples = zip(QUESTION_EXAMPLES, TARGETED_ANSWERS, TARGETED_QUESTIONS, strict=True)
+    for (example_section, example_sentence, _), example_answer, question in examples:
+        request = _question_request(example_section, example_sentence)
+        messages.append({"role": "user", "content": f"{request}\nAnswer: {example_answer}"})
+        messages.append({"role": "assistant", "content": question})
+    request = _question_request(f"Section: {section}", sentence)
+    messages.append({"role": "user", "content": f"{request}\nAnswer: {answer}"})
     return messages
 
 

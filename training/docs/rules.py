@@ -22,13 +22,14 @@ from collections.abc import Iterable
 
 from training.docs.pairs import Pair, Passage
 from training.docs.spans import Span, answer_spans
-from training.docs.text import STOPWORDS, word_set, words
+from training.docs.text import STOPWORDS, Vocabulary, word_set, words
 
 MAX_SPANS_PER_SENTENCE = 3
 HEADING_REPLY_WORDS = 60
 PERSON_NOUNS = word_set(
     "founder founders officer director manager managers president chief head leader owner ceo chair chairman "
-    "chairwoman chairperson designer engineer editor captain lead"
+    "chairwoman chairperson designer engineer editor captain lead coach trainer treasurer secretary mayor "
+    "principal author artist instructor supervisor inspector mentor partner"
 )
 """Head nouns of subjects answered by a person: "The Chief Design Officer of X is …" asks *who*."""
 _PRONOUN_SUBJECTS = word_set("it this that these those he she they we you i there here")
@@ -46,12 +47,12 @@ _PASSIVE_IN = re.compile(_PRE + _SUBJECT + r" " + _BE + r" (?P<verb>[a-z]+ed) (?
 _COPULA = re.compile(_PRE + r"(?P<subj>(?:The|A|An|Our) [^,;:]{2,100}?) " + _BE + r" (?P<obj>.+)$")
 
 
-def rule_pairs(passage: Passage, common: frozenset[str]) -> list[Pair]:
+def rule_pairs(passage: Passage, vocab: Vocabulary) -> list[Pair]:
     """Every teacher-free pair of a passage, in reading order (duplicates are dropped later)."""
     pairs: list[Pair] = []
     for sentence in passage.sentences:
-        spans = answer_spans(sentence, common)[:MAX_SPANS_PER_SENTENCE]
-        for question, span in pattern_questions(sentence, common):
+        spans = answer_spans(sentence, vocab)[:MAX_SPANS_PER_SENTENCE]
+        for question, span in pattern_questions(sentence, vocab):
             pairs.append(Pair(question, span.text, sentence, sentence, passage, "rule:pattern"))
         for span in spans:
             pairs.append(Pair(wh_question(sentence, span), span.text, sentence, sentence, passage, "rule:wh"))
@@ -62,19 +63,19 @@ def rule_pairs(passage: Passage, common: frozenset[str]) -> list[Pair]:
     return [*pairs, *([heading] if heading else [])]
 
 
-def pattern_questions(sentence: str, common: frozenset[str] = frozenset()) -> list[tuple[str, Span]]:
+def pattern_questions(sentence: str, vocab: Vocabulary | None = None) -> list[tuple[str, Span]]:
     """Natural questions that the sentence's shape asks, each with its answer span (at most one per rule)."""
     text = sentence.rstrip(" .!")
     found: list[tuple[str, Span]] = []
     for pattern, ask in ((_CALLED, _ask_called), (_PASSIVE_BY, _ask_by), (_PASSIVE_IN, _ask_where)):
         match = pattern.match(text)
         if match and _usable_subject(match["subj"]):
-            span = _span_in(sentence, match.start("obj"), common)
+            span = _span_in(sentence, match.start("obj"), vocab)
             if span is not None:
                 found.append((ask(match), span))
     match = _COPULA.match(text)
     if match and not found and _usable_subject(match["subj"]):
-        span = _span_in(sentence, match.start("obj"), common)
+        span = _span_in(sentence, match.start("obj"), vocab)
         if span is not None:
             found.append((_ask_copula(match), span))
     return found
@@ -129,9 +130,9 @@ def keyword_query(question: str) -> str | None:
     return " ".join(kept) + "?" if len(kept) >= 2 else None
 
 
-def _span_in(sentence: str, start: int, common: frozenset[str]) -> Span | None:
+def _span_in(sentence: str, start: int, vocab: Vocabulary | None) -> Span | None:
     """The best answer span starting at or after `start` (the object of the sentence's verb)."""
-    return next((span for span in answer_spans(sentence, common) if span.start >= start), None)
+    return next((span for span in answer_spans(sentence, vocab) if span.start >= start), None)
 
 
 def _usable_subject(subject: str) -> bool:

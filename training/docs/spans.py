@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from training.docs.text import STOPWORDS, content_words, word_set
+from training.docs.text import STOPWORDS, Vocabulary, content_words, word_set
 
 PRIORITY = {"named": 0, "quoted": 1, "name": 2, "number": 3}
 """Which span is the likelier answer when a sentence holds several: a defined term beats a passing name."""
@@ -58,10 +58,10 @@ class Span:
     """The article before a `named` span ("called *a* kettle ticket"), for questions that name the term."""
 
 
-def key_spans(sentence: str) -> list[Span]:
+def key_spans(sentence: str, names: frozenset[str] = frozenset()) -> list[Span]:
     """The sentence's key spans, best first (by `PRIORITY`, then position); a span inside a better one
     (the `2` of "Driftglass 2") or overlapping one is dropped."""
-    found = [*_named(sentence), *_quoted(sentence), *_names(sentence), *_numbers(sentence)]
+    found = [*_named(sentence), *_quoted(sentence), *_names(sentence, names), *_numbers(sentence)]
     found.sort(key=lambda span: (PRIORITY[span.kind], span.start))
     kept: list[Span] = []
     for span in found:
@@ -70,15 +70,17 @@ def key_spans(sentence: str) -> list[Span]:
     return kept
 
 
-def answer_spans(sentence: str, exclude_words: Iterable[str] = ()) -> list[Span]:
-    """`key_spans` without those made only of `exclude_words` (the company's name is no answer)."""
-    excluded = set(exclude_words)
-    return [span for span in key_spans(sentence) if not content_words(span.text) <= excluded]
+def answer_spans(sentence: str, vocab: Vocabulary | None = None) -> list[Span]:
+    """`key_spans` (knowing the corpus's names) without those made only of its common words: the
+    company's name is no answer."""
+    if vocab is None:
+        return key_spans(sentence)
+    return [span for span in key_spans(sentence, vocab.names) if not content_words(span.text) <= vocab.common]
 
 
 def _named(sentence: str) -> Iterable[Span]:
     for cue in _CUE.finditer(sentence):
-        tokens = []
+        tokens: list[re.Match[str]] = []
         for token in _TOKEN.finditer(sentence, cue.end()):
             between = sentence[tokens[-1].end() if tokens else cue.end() : token.start()]
             if _BOUNDARY.search(between) or token[0].lower() in _CUE_STOP or len(tokens) == MAX_SPAN_WORDS:
@@ -102,7 +104,7 @@ def _is_name_token(token: str) -> bool:
     return token[0].isupper() or any(ch.isdigit() for ch in token)
 
 
-def _names(sentence: str) -> Iterable[Span]:
+def _names(sentence: str, known: frozenset[str]) -> Iterable[Span]:
     tokens = list(_TOKEN.finditer(sentence))
     index = 0
     while index < len(tokens):
@@ -134,8 +136,9 @@ def _names(sentence: str) -> Iterable[Span]:
         if initial:
             stripped = _without_opener(run)
             initial, run = len(stripped) == len(run), stripped
-        # A lone capitalised word at the start of a sentence is usually just the start of the sentence.
-        if run and (len(run) > 1 or not initial) and len(run) <= MAX_SPAN_WORDS:
+        # A lone capitalised word at the start of a sentence is usually just the start of the sentence,
+        # unless the corpus writes it as a name elsewhere.
+        if run and (len(run) > 1 or not initial or run[0][0] in known) and len(run) <= MAX_SPAN_WORDS:
             start, stop = run[0].start(), run[-1].end()
             yield Span(sentence[start:stop], start, stop, "name")
         index = end + 1

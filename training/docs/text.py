@@ -21,6 +21,7 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+COMMON_SHARE = 0.3
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -173,28 +174,33 @@ def similar_question(a: str, b: str, common: frozenset[str] = frozenset()) -> bo
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Document frequencies over a corpus's sentences: rare shared words say more about a match."""
+    """What a corpus's sentences say about words: how rare each is (rare shared words say more about a
+    match), which are too common to tell facts apart, and which are written as names."""
 
     document_frequency: dict[str, int]
     sentences: int
+    common: frozenset[str] = frozenset()
+    """Stems in more than `COMMON_SHARE` of the sentences (the company's name, say)."""
+    names: frozenset[str] = frozenset()
+    """Words written with a capital inside a sentence somewhere: so "Nimbral" at the start of one sentence
+    is still a name, while "Every" is not."""
 
     @classmethod
     def build(cls, corpus_sentences: Sequence[str]) -> Vocabulary:
-        """Count, for each content stem, how many sentences hold it."""
+        """Count, for each content stem, how many sentences hold it; find the common words and the names."""
         counts: Counter[str] = Counter()
+        names: set[str] = set()
         for sentence in corpus_sentences:
             counts.update(content_words(sentence))
-        return cls(dict(counts), len(corpus_sentences))
+            names.update(token for token in _WORD.findall(sentence)[1:] if token[0].isupper())
+        total = len(corpus_sentences)
+        # Too few sentences to judge what is common: nothing is.
+        common = {w for w, n in counts.items() if n / total > COMMON_SHARE} if total >= 5 else set()
+        return cls(dict(counts), total, frozenset(common), frozenset(names))
 
     def idf(self, word: str) -> float:
         """Smoothed inverse document frequency (an unseen word counts as rare)."""
         return math.log((1 + self.sentences) / (1 + self.document_frequency.get(word, 0))) + 1.0
-
-    def common(self, share: float = 0.3) -> frozenset[str]:
-        """Stems found in more than `share` of the sentences (with at least 5 sentences to judge by)."""
-        if self.sentences < 5:
-            return frozenset()
-        return frozenset(w for w, n in self.document_frequency.items() if n / self.sentences > share)
 
     def overlap(self, question: str, sentence: str, exclude: Iterable[str] = ()) -> float:
         """The idf-weighted content words `question` shares with `sentence`, minus `exclude`'s words."""
