@@ -33,6 +33,7 @@ class StagedFiles:
         """Write `text` to a temporary file next to `out_dir / name` (fsynced)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.out_dir)
+        os.fchmod(fd, 0o644)  # mkstemp makes files private; these are data for people to read and share
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
