@@ -147,6 +147,42 @@ class IndexSettings(BaseModel):
     gate_margin: float = Field(default=0.05, ge=0.0, le=1.0)
 
 
+class TeacherSettings(BaseModel):
+    """The model that writes questions for `lorag train data from-docs`: any OpenAI-compatible chat endpoint.
+
+    The default is the base model as the local gateway serves it (`lorag serve`, route `base`); point `url`
+    and `model` at a larger model (e.g. `https://api.openai.com/v1`, `gpt-4o-mini`) for better questions.
+    """
+
+    model_config = {"extra": "forbid"}
+    url: str = "http://127.0.0.1:8000/v1"
+    """Base URL of the OpenAI-compatible API (ends in `/v1`)."""
+    model: str = "base"
+    """The model name sent in each request (a route name for a lorag gateway)."""
+    api_key_env: str | None = None
+    """Name of the environment variable that holds the API key (never the key itself); unset: no key."""
+    max_calls: int = Field(default=2000, ge=0)
+    """Most teacher calls one run may make (cached answers are free): protects paid APIs. A run that needs
+    more stops with an error after caching what it did; the next run continues from the cache."""
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    """Sampling temperature of every call after the first for a sentence (the first is greedy)."""
+    max_tokens: int = Field(default=64, ge=8)
+    """Reply length limit: one question is short, and a runaway reply is junk anyway."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    """Calls in flight at once (vLLM batches them)."""
+    timeout_s: float = Field(default=120.0, gt=0)
+    """Per-call timeout; a call that fails after the client's retries stops the run (cached calls stay)."""
+
+    def api_key(self) -> str | None:
+        """The key from `api_key_env`; a clear error if that variable is named but unset or empty."""
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env, "").strip()
+        if not key:
+            raise ValueError(f"teacher.api_key_env names ${self.api_key_env}, which is not set")
+        return key
+
+
 class Settings(BaseSettings):
     """Everything lorag can be configured with. Build it with `load_settings()`."""
 
@@ -195,6 +231,7 @@ class Settings(BaseSettings):
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
     adapter_poll_s: float = Field(default=5.0, gt=0)
     """How often a gateway follows the registry's adapter aliases (promote/rollback without a restart) and
     re-loads adapters vLLM no longer lists."""
