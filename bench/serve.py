@@ -34,11 +34,19 @@ import yaml
 from bench import serve_report as report
 from bench.hf_generate import hf_generate
 from bench.loadgen import Target, run_load
+from bench.serve_extras import (
+    LONG_PROMPT_TOKENS,
+    extra_lines,
+    long_prompt_rows,
+    measure_without_lora,
+    pass_with_cpu,
+)
 from core.models import resolve_model
 from core.processes import free_ports, start_lorag, stop_process, wait_healthy
 from core.settings import Settings, default_routes
 from core.stats import percentile
 from core.vllm_server import ManagedVLLM
+from retrieval.build import DEMO_CORPUS
 
 DIRECT, GATEWAY, RAG, LORA = "(a) vLLM direct", "(b) gateway base", "(c) gateway base+rag", "(d) gateway demo"
 HF = "(e) HF generate, 1 stream"
@@ -101,11 +109,28 @@ def run_serve_bench(
         out(f"prepared the demo home in {time.perf_counter() - began:.0f} s; timing retrieval")
         retrieval = time_retrieval(bench_settings, embedder, PROMPTS)
         del embedder  # the gateway loads its own
-        with running_stack(bench_settings, Path(scratch), vllm_url, vllm_api_key, port_range) as targets:
+        without_lora = None
+        if not quick and vllm_url is None:
+            out("the price of LoRA: the direct load on a vLLM started without --enable-lora")
+            [port] = free_ports(settings.host, 1, port_range)
+            without_lora = measure_without_lora(
+                bench_settings, port, Path(scratch) / "vllm-no-lora.log", PROMPTS, load.clients,
+                load.requests_per_client, load.max_tokens, load.repeats, out,
+            )  # fmt: skip
+        with running_stack(bench_settings, Path(scratch), vllm_url, vllm_api_key, port_range) as stack:
+            targets, gateway_pid = stack
             out(f"servers up; {load.repeats} x {len(targets)} passes of {_describe(load)}")
-            passes = asyncio.run(interleaved(targets, load, out))
+            passes = asyncio.run(interleaved(targets, load, out, gateway_pid))
+            long = None
+            if not quick:
+                out(f"a {LONG_PROMPT_TOKENS}-token prompt, max_tokens=1, base and demo in turn")
+                by_label = {target.label: target for target in targets}
+                corpus = bench_settings.corpus_dir or DEMO_CORPUS
+                long = asyncio.run(long_prompt_rows(by_label[GATEWAY], by_label[LORA], corpus))
         hf = None if quick else hf_generate(bench_settings, PROMPTS[0], load.max_tokens)
     results = _results(bench_settings, load, passes, retrieval, hf, time.perf_counter() - began)
+    results["long_prompt"] = asdict(long) if long else None
+    results["without_lora"] = without_lora.as_dict() if without_lora else None
     out(render(results))
     if json_path is not None:
         report.write_json(json_path, results)
@@ -121,9 +146,8 @@ def render(results: dict[str, Any]) -> str:
     extra = {HF: results["hf_generate"]} if results.get("hf_generate") else {}
     lines = [report.format_table(report.summarize_passes(passes), extra), "", "verdict:"]
     lines += [f"  {check.line()}" for check in report.verdict(passes, ROLES, retrieval["p50_ms"])]
-    lora = report.lora_cost(passes, ROLES)
-    if lora:
-        lines.append(f"  LoRA cost: {lora}")
+    lines += [f"  {check.line()}" for check in report.lora_checks(passes, ROLES)]
+    lines += extra_lines(results, DIRECT, GATEWAY, LORA)
     lines.append(
         f"  retrieval alone: p50 {retrieval['p50_ms']:.1f} ms, p99 {retrieval['p99_ms']:.1f} ms "
         f"(k={retrieval['k']}, {retrieval['searches']} searches in-process); (c) also prefills the longer "
@@ -228,8 +252,9 @@ def running_stack(
     vllm_url: str | None,
     vllm_api_key: str | None,
     port_range: tuple[int, int] | None,
-) -> Iterator[list[Target]]:
-    """vLLM (managed unless `vllm_url`) and a gateway in front of it; yields the four targets."""
+) -> Iterator[tuple[list[Target], int]]:
+    """vLLM (managed unless `vllm_url`) and a gateway in front of it; yields the four targets and the
+    gateway's pid (for its CPU time)."""
     vllm_port, gateway_port = free_ports(settings.host, 2, port_range)
     with ExitStack() as stack:
         if vllm_url is None:
@@ -243,12 +268,15 @@ def running_stack(
         stack.callback(stop_process, gateway)
         gateway_url = f"http://{settings.host}:{gateway_port}"
         wait_healthy(gateway_url, gateway, scratch / "gateway.log", GATEWAY_START_TIMEOUT_S)
-        yield [
-            Target(DIRECT, vllm_url, base_model, vllm_api_key),
-            Target(GATEWAY, gateway_url, "base"),
-            Target(RAG, gateway_url, "base+rag"),
-            Target(LORA, gateway_url, "demo"),
-        ]
+        yield (
+            [
+                Target(DIRECT, vllm_url, base_model, vllm_api_key),
+                Target(GATEWAY, gateway_url, "base"),
+                Target(RAG, gateway_url, "base+rag"),
+                Target(LORA, gateway_url, "demo"),
+            ],
+            gateway.pid,
+        )
 
 
 def _start_vllm(settings: Settings, port: int, log: Path) -> ManagedVLLM:
@@ -296,7 +324,7 @@ def _start_gateway(
 
 
 async def interleaved(
-    targets: Sequence[Target], load: Load, out: Callable[[str], object]
+    targets: Sequence[Target], load: Load, out: Callable[[str], object], gateway_pid: int | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Every target once per repeat, after one warm-up request each (compilation, adapter, embedder).
 
@@ -313,8 +341,13 @@ async def interleaved(
     for repeat in range(load.repeats):
         shift = repeat % len(targets)
         for target in [*targets[shift:], *targets[:shift]]:
-            metrics = await run_load(target, PROMPTS, load.clients, load.requests_per_client, load.max_tokens)
-            passes[target.label].append(metrics.as_dict())
+            pid = gateway_pid if target.label != DIRECT else None
+            metrics, cpu_ms = await pass_with_cpu(
+                target, pid, PROMPTS, load.clients, load.requests_per_client, load.max_tokens
+            )
+            passes[target.label].append(
+                {**metrics.as_dict(), **({"gateway_cpu_ms": cpu_ms} if cpu_ms else {})}
+            )
             out(
                 f"  repeat {repeat + 1}/{load.repeats} {target.label}: {metrics.output_tok_s:.1f} tok/s, "
                 f"TTFT p50 {metrics.ttft_p50_ms:.1f} ms, {metrics.errors} errors"

@@ -108,6 +108,9 @@ class VLLMSettings(BaseModel):
     max_model_len: int = 4096
     kv_cache_gib: int = 4
     """KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE)."""
+    enable_lora: bool = True
+    """Serve LoRA adapters. Off only for a server that never serves one: on CPU vLLM then keeps its
+    compiled paths (`lorag bench serve` shows the price of LoRA being on)."""
     max_loras: int = 4
     """Adapters resident at once; leaves room for old and new versions to overlap during a swap."""
     max_lora_rank: int = 16

@@ -147,11 +147,21 @@ def test_verdict_meets_targets_and_pairs_repeats() -> None:
     assert not ttft.within_noise  # 5 ms apart, while (a) spread only 4 ms
     assert rag.met and rag.value.startswith("+15.0") and "18.0 ms" in rag.target
     assert "MISSED" not in "\n".join(check.line() for check in (throughput, ttft, rag))
-    assert report.lora_cost(passes, LABELS).startswith("(d)/(b) output tok/s 0.8")  # type: ignore[union-attr]
+    lora_tok, lora_ttft = report.lora_checks(passes, LABELS)
+    assert lora_tok.met and lora_tok.value.startswith("0.816")  # 80/98, 85/108, 75/88
+    assert lora_ttft.met and lora_ttft.value.startswith("1.09")  # 60/55, 62/57, 58/53
+
+
+def test_the_lora_checks_miss_a_slow_adapter_route_and_gateway_cpu_is_a_column() -> None:
+    passes = {"b": [run(100, 50)], "d": [{**run(40, 90), "gateway_cpu_ms": 1.5}]}
+    tok, ttft = report.lora_checks(passes, {"gateway": "b", "lora": "d"})
+    assert not tok.met and not ttft.met
+    summary = report.summarize_passes(passes)
+    assert summary["d"]["gateway_cpu_ms"].median == 1.5 and math.isnan(summary["b"]["gateway_cpu_ms"].median)
 
 
 def test_a_miss_within_the_baselines_spread_is_flagged_as_noise() -> None:
-    passes = {"a": [run(100, 50), run(80, 90)], "b": [run(85, 80), run(75, 105)]}
+    passes = {"a": [run(100, 50), run(80, 90)], "b": [run(85, 110), run(75, 135)]}
     throughput, ttft = report.verdict(passes, {"direct": "a", "gateway": "b"}, retrieval_p50_ms=None)
     assert not throughput.met and throughput.within_noise
     assert not ttft.met and ttft.within_noise

@@ -15,6 +15,11 @@ def test_command_binds_loopback_with_key_and_lora():
     assert "--enable-lora" in argv
 
 
+def test_a_server_without_adapters_is_started_without_lora():
+    argv = vllm_command("/m", "Base", VLLMSettings(enable_lora=False), 8100, "secret")
+    assert not {"--enable-lora", "--max-loras", "--max-lora-rank"} & set(argv)
+
+
 def test_environment_allows_runtime_adapters(monkeypatch):
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     env = vllm_environment(VLLMSettings(kv_cache_gib=3))
