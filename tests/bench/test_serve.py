@@ -161,7 +161,7 @@ def test_the_lora_checks_miss_a_slow_adapter_route_and_gateway_cpu_is_a_column()
 
 
 def test_a_miss_within_the_baselines_spread_is_flagged_as_noise() -> None:
-    passes = {"a": [run(100, 50), run(80, 90)], "b": [run(85, 110), run(75, 135)]}
+    passes = {"a": [run(100, 50), run(80, 110)], "b": [run(85, 110), run(75, 155)]}
     throughput, ttft = report.verdict(passes, {"direct": "a", "gateway": "b"}, retrieval_p50_ms=None)
     assert not throughput.met and throughput.within_noise
     assert not ttft.met and ttft.within_noise
