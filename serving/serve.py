@@ -159,13 +159,13 @@ async def discover_base_model(client: VLLMClient, preferred: str) -> str:
     raise RuntimeError(f"cannot tell which vLLM model is the base: {bases}; set chat_model to one of them")
 
 
-def upstream_client(settings: Settings, upstream: Upstream, timeout_s: float) -> VLLMClient | ReplicaSet:
+def upstream_client(settings: Settings, endpoint: VLLMEndpoint, timeout_s: float) -> VLLMClient | ReplicaSet:
     """The gateway's vLLM client; with `vllm_replicas`, one that loads adapters into every replica."""
-    client = VLLMClient(upstream.url, upstream.api_key, timeout_s)
+    client = VLLMClient(endpoint.url, endpoint.api_key, timeout_s)
     spec = settings.vllm_replicas
     if not spec:
         return client
-    return ReplicaSet(client, lambda: replica_urls(spec), upstream.api_key, timeout_s)
+    return ReplicaSet(client, lambda: replica_urls(spec), endpoint.api_key, timeout_s)
 
 
 async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route]) -> list[dict[str, Any]]:
@@ -181,7 +181,7 @@ async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route
 
 
 @dataclass
-class Upstream:
+class VLLMEndpoint:
     """Where vLLM is and how to reach it; `managed` is set when lorag started it."""
 
     url: str
@@ -190,12 +190,12 @@ class Upstream:
     managed: ManagedVLLM | None = None
 
 
-def start_upstream(settings: Settings) -> Upstream:
+def start_vllm(settings: Settings) -> VLLMEndpoint:
     """Use the external vLLM (`vllm_url`) or start the managed one and wait for it to be healthy."""
     if settings.vllm_url:
         client = VLLMClient(settings.vllm_url, settings.vllm_api_key)
         base = asyncio.run(_with_client(client, discover_base_model(client, settings.chat_model)))
-        return Upstream(settings.vllm_url, settings.vllm_api_key, base)
+        return VLLMEndpoint(settings.vllm_url, settings.vllm_api_key, base)
     model_path = resolve_model(settings.chat_model, settings.cache_dir)
     log_path = settings.home / "logs" / "vllm.log"
     managed = ManagedVLLM(model_path, settings.chat_model, settings.vllm, log_path, settings.vllm_api_key)
@@ -206,17 +206,17 @@ def start_upstream(settings: Settings) -> Upstream:
     except BaseException:
         managed.stop()
         raise
-    return Upstream(managed.url, managed.api_key, settings.chat_model, managed)
+    return VLLMEndpoint(managed.url, managed.api_key, settings.chat_model, managed)
 
 
-def context_budget(settings: Settings, upstream: Upstream, cards: list[dict[str, Any]]) -> Budget | None:
+def context_budget(settings: Settings, endpoint: VLLMEndpoint, cards: list[dict[str, Any]]) -> Budget | None:
     """How to keep prompts within the model's context: its tokenizer and the `max_model_len` vLLM reports
     in its model `cards`."""
     from serving.budget import load_counter, local_model_path, model_context_len
 
-    context_len = model_context_len(cards, upstream.base_model)
+    context_len = model_context_len(cards, endpoint.base_model)
     if context_len is None:
-        log.warning("vLLM does not report max_model_len for %s: sources are not trimmed", upstream.base_model)
+        log.warning("vLLM does not report max_model_len for %s: sources are not trimmed", endpoint.base_model)
         return None
     counter = load_counter(local_model_path(settings.chat_model, settings.cache_dir))
     return Budget(counter, context_len, settings.answer_reserve_tokens) if counter else None
@@ -251,12 +251,12 @@ def serve(settings: Settings) -> None:
     searcher, embedder = open_searcher(settings) if needs_index(settings) else (None, None)
     if settings.refresh_every_s and searcher is None:
         raise ValueError("--refresh-every needs a route that retrieves; no configured route does")
-    upstream = start_upstream(settings)
+    endpoint = start_vllm(settings)
     try:
-        routes = build_routes(settings.routes, upstream.base_model, adapters)
-        loader = upstream_client(settings, upstream, timeout_s=60)
+        routes = build_routes(settings.routes, endpoint.base_model, adapters)
+        loader = upstream_client(settings, endpoint, timeout_s=60)
         cards = asyncio.run(_with_client(loader, load_adapters(loader, routes)))
-        client = upstream_client(settings, upstream, settings.request_timeout_s)
+        client = upstream_client(settings, endpoint, settings.request_timeout_s)
         background = []
         thresholds, budget, embeddings = None, None, None
         if searcher is not None:
@@ -266,13 +266,13 @@ def serve(settings: Settings) -> None:
                 background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
             thresholds = ThresholdBook(settings.thresholds_dir, settings.embedder)
             background.append(lambda: thresholds.follow(settings.snapshot_poll_s))
-            budget = context_budget(settings, upstream, cards)
+            budget = context_budget(settings, endpoint, cards)
             embeddings = EmbeddingsHandler(embedder, getattr(embedder, "count_tokens", None))
         app = build_app(
             routes,
             client,
             searcher,
-            base_model=upstream.base_model,
+            base_model=endpoint.base_model,
             api_keys=settings.api_keys,
             admin_keys=settings.admin_keys,
             limits=Limits.from_settings(settings),
@@ -283,7 +283,7 @@ def serve(settings: Settings) -> None:
             thresholds=thresholds,
             budget=budget,
             embeddings=embeddings,
-            managed=upstream.managed if settings.restart_vllm else None,
+            managed=endpoint.managed if settings.restart_vllm else None,
             current_adapter=current_adapter(settings),
             adapter_poll_s=settings.adapter_poll_s,
             adapter_keep_s=settings.adapter_keep_s,
@@ -305,5 +305,5 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=30,
         )
     finally:
-        if upstream.managed is not None:
-            upstream.managed.stop()
+        if endpoint.managed is not None:
+            endpoint.managed.stop()
