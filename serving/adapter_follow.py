@@ -16,15 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from serving.routing import AdapterRef, Route
+from serving.routing import Route, ServedAdapter, retarget
 
 log = logging.getLogger("lorag.adapters")
 
-CurrentAdapter = Callable[[str], AdapterRef | None]
+CurrentAdapter = Callable[[str], ServedAdapter | None]
 """Adapter name → its current (aliased) registered version, or None."""
 
 
@@ -36,7 +35,7 @@ class AdapterHost(Protocol):
     last_used: dict[str, float]
     """Versioned name → `time.monotonic()` of its last request."""
 
-    async def load_version(self, adapter_name: str, version: str) -> AdapterRef: ...
+    async def load_version(self, adapter_name: str, version: str) -> ServedAdapter: ...
 
 
 class ServedModels(Protocol):
@@ -48,17 +47,7 @@ class ServedModels(Protocol):
 
 
 def adapter_name(route: Route) -> str | None:
-    return route.adapter.served_name.partition("@")[0] if route.adapter else None
-
-
-def retarget(routes: Mapping[str, Route], name: str, adapter: AdapterRef) -> dict[str, Route]:
-    """A copy of `routes` whose routes on adapter `name` are served by `adapter` (pure)."""
-    return {
-        key: replace(route, upstream_model=adapter.served_name, adapter=adapter)
-        if adapter_name(route) == name
-        else route
-        for key, route in routes.items()
-    }
+    return route.adapter.ref.name if route.adapter else None
 
 
 class AdapterFollower:
@@ -90,17 +79,15 @@ class AdapterFollower:
         for name in sorted(n for n in names if n):
             target = self.current(name)
             serving = {
-                r.adapter.served_name
-                for r in self.host.routes.values()
-                if adapter_name(r) == name and r.adapter
+                r.adapter.ref for r in self.host.routes.values() if r.adapter and r.adapter.ref.name == name
             }
-            if target is None or serving == {target.served_name}:
+            if target is None or target.ref.version is None or serving == {target.ref}:
                 continue
-            version = target.served_name.partition("@")[2]
-            loaded = await self.host.load_version(name, version)  # before the switch: never a 404 window
+            loaded = await self.host.load_version(name, target.ref.version)  # first: never a 404 window
             self.host.routes = retarget(self.host.routes, name, loaded)
-            log.info("adapter alias %s now serves %s (was %s)", name, loaded.served_name, ", ".join(serving))
-            changed.append(loaded.served_name)
+            was = ", ".join(sorted(map(str, serving)))
+            log.info("adapter alias %s now serves %s (was %s)", name, loaded.ref, was)
+            changed.append(str(loaded.ref))
         if changed:
             self.on_change(self.host.routes)
         return changed
@@ -119,7 +106,7 @@ class AdapterFollower:
         if self.keep_s is None:
             return []
         now = self.clock()
-        serving = {route.adapter.served_name for route in self.host.routes.values() if route.adapter}
+        serving = {route.adapter.upstream_name for route in self.host.routes.values() if route.adapter}
         for name in serving:
             self._retired_at.pop(name, None)
         idle = []

@@ -53,7 +53,7 @@ def model_cards(
     created = int(time.time())
     cards = []
     for route in routes.values():
-        adapter_name = route.adapter.served_name.partition("@")[0] if route.adapter else None
+        adapter_name = route.adapter.ref.name if route.adapter else None
         cards.append(
             ModelCard(
                 id=route.name,
@@ -61,7 +61,7 @@ def model_cards(
                 root=route.upstream_model,
                 parent=base_model if route.adapter else None,
                 lorag={
-                    "adapter": route.adapter.served_name if route.adapter else None,
+                    "adapter": str(route.adapter.ref) if route.adapter else None,
                     "versions": versions(adapter_name) if versions and adapter_name else [],
                     "retrieval": route.retrieval,
                     "k": route.k,
@@ -137,7 +137,7 @@ def build_app(
 
         def routes_changed(new_routes: dict[str, Route]) -> None:
             app.state.model_cards = model_cards(new_routes, base_model, versions)
-            metrics.adapters({n: r.adapter.served_name if r.adapter else None for n, r in new_routes.items()})
+            metrics.adapters({n: r.adapter.ref if r.adapter else None for n, r in new_routes.items()})
 
         follower = AdapterFollower(
             chat, cast(ServedModels, upstream), current_adapter, routes_changed, keep_s=adapter_keep_s
@@ -148,9 +148,7 @@ def build_app(
     app.state.model_cards = model_cards(routes, base_model, versions)
     app.state.keyring = Keyring(api_keys, admin_keys)
     app.state.metrics = metrics
-    metrics.adapters(
-        {name: route.adapter.served_name if route.adapter else None for name, route in routes.items()}
-    )
+    metrics.adapters({name: route.adapter.ref if route.adapter else None for name, route in routes.items()})
 
     async def readiness() -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import anyio
 
 from core.prompting import last_user_text, with_retrieved_context
-from core.types import Citation, Hit
+from core.types import Citation, Hit, ModelRef
 from retrieval.errors import RetrievalError
 from serving.admission import Admission
 from serving.auth import OPEN, Principal
@@ -34,7 +34,7 @@ from serving.errors import (
 from serving.live_index import SnapshotSearcher
 from serving.policy import Decision, after_search, before_search
 from serving.protocol import ChatCompletionRequest, openai_shaped
-from serving.routing import AdapterRef, Route, pin_route, select_route, split_pin
+from serving.routing import Route, ServedAdapter, pin_route, select_route
 from serving.thresholds import ThresholdBook
 from serving.upstream import Upstream
 
@@ -75,7 +75,7 @@ class NoMetrics:
     def rejected(self, reason: str) -> None: ...
 
 
-AdapterLookup = Callable[[str, str], AdapterRef | None]
+AdapterLookup = Callable[[str, str], ServedAdapter | None]
 """(adapter name, version) → the registered version, or None."""
 
 
@@ -103,7 +103,7 @@ class PreparedChat:
 
     def decorate(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Report the route name (not vLLM's internal model name) and lorag's extension fields."""
-        payload["model"] = self.route.name
+        payload["model"] = self.route.model_name
         payload["citations"] = self.citations
         payload["lorag"] = self.extension
         return payload
@@ -154,7 +154,7 @@ class ChatHandler:
         self.metrics: ChatMetrics = metrics or NoMetrics()
         self.strict = strict
         self.loaded: dict[str, str] = {
-            route.adapter.served_name: route.adapter.path for route in routes.values() if route.adapter
+            route.adapter.upstream_name: route.adapter.path for route in routes.values() if route.adapter
         }
         """Adapters vLLM serves for us (versioned name → path), to re-load after a vLLM restart."""
         self.last_used: dict[str, float] = {}
@@ -162,21 +162,20 @@ class ChatHandler:
         self._loading = asyncio.Lock()
         self._unknown_seen: set[str] = set()
 
-    async def resolve(self, model: str) -> Route:
+    async def resolve(self, model: ModelRef) -> Route:
         """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
-        name, version = split_pin(model)
-        route = select_route(self.routes, name)
-        if version is not None:
+        route = select_route(self.routes, model.name)
+        if model.version is not None:
             if route.adapter is None or self.adapter_version is None:
                 raise NotFoundError(
-                    f"route {name!r} has no adapter to pin to {version!r}",
+                    f"route {model.name!r} has no adapter to pin to {model.version!r}",
                     param="model",
                     code="model_not_found",
                 )
-            adapter = await self.load_version(route.adapter.served_name.partition("@")[0], version)
-            route = pin_route(route, model, adapter)
+            adapter = await self.load_version(route.adapter.ref.name, model.version)
+            route = pin_route(route, adapter)
         if route.adapter is not None:
-            self.last_used[route.adapter.served_name] = time.monotonic()
+            self.last_used[route.adapter.upstream_name] = time.monotonic()
         return route
 
     async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
@@ -185,11 +184,11 @@ class ChatHandler:
         adapter = prepared.route.adapter
         if exc.status_code != 404 or adapter is None or self.adapter_version is None:
             return False
-        log.warning("vLLM does not know adapter %s: loading it again", adapter.served_name)
+        log.warning("vLLM does not know adapter %s: loading it again", adapter.upstream_name)
         async with self._loading:
-            self.loaded.pop(adapter.served_name, None)
-        name, _, version = adapter.served_name.partition("@")
-        await self.load_version(name, version)
+            self.loaded.pop(adapter.upstream_name, None)
+        assert adapter.ref.version is not None  # served adapters are registered versions
+        await self.load_version(adapter.ref.name, adapter.ref.version)
         return True
 
     async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
@@ -201,7 +200,7 @@ class ChatHandler:
                 raise
         return await self.upstream.chat(prepared.body)
 
-    async def load_version(self, adapter_name: str, version: str) -> AdapterRef:
+    async def load_version(self, adapter_name: str, version: str) -> ServedAdapter:
         """Make vLLM serve a registered adapter version under its versioned name (once)."""
         adapter = self.adapter_version(adapter_name, version) if self.adapter_version else None
         if adapter is None:
@@ -209,9 +208,9 @@ class ChatHandler:
                 f"adapter {adapter_name!r} has no version {version!r}", param="model", code="model_not_found"
             )
         async with self._loading:  # one load per version, however many requests ask at once
-            if adapter.served_name not in self.loaded:
-                await self.upstream.load_adapter(adapter.served_name, adapter.path)
-                self.loaded[adapter.served_name] = adapter.path
+            if adapter.upstream_name not in self.loaded:
+                await self.upstream.load_adapter(adapter.upstream_name, adapter.path)
+                self.loaded[adapter.upstream_name] = adapter.path
         return adapter
 
     async def reload_adapters(self) -> None:
@@ -226,15 +225,15 @@ class ChatHandler:
     ) -> dict[str, Any] | AsyncIterator[str]:
         """A completion (JSON payload) or, for `stream: true`, its server-sent events."""
         started = time.perf_counter()
-        route_name, mode = "unknown", "none"
+        model = ModelRef.parse(request.model)
+        # A label for the metrics even if the request fails: never the raw string (unbounded cardinality).
+        route_name, mode = str(model) if model.name in self.routes else "unknown", "none"
         entered: float | None = None
-        if split_pin(request.model)[0] in self.routes:
-            route_name = request.model
         try:
             self._check_fields(request)
             entered = await self.admission.enter()
-            prepared = await self.prepare(request, principal)
-            route_name, mode = prepared.route.name, prepared.mode
+            prepared = await self.prepare(request, model, principal)
+            route_name, mode = prepared.route.model_name, prepared.mode
             if request.stream:
                 events = await self._stream(prepared, entered)
                 entered = None  # the stream now owns the slot
@@ -270,10 +269,12 @@ class ChatHandler:
                 ", ".join(unknown),
             )
 
-    async def prepare(self, request: ChatCompletionRequest, principal: Principal = OPEN) -> PreparedChat:
+    async def prepare(
+        self, request: ChatCompletionRequest, model: ModelRef, principal: Principal = OPEN
+    ) -> PreparedChat:
         """Resolve the route, apply its retrieval policy and the context budget, build the upstream body."""
-        principal.check_route(request.model)
-        route = await self.resolve(request.model)
+        principal.check_route(model)
+        route = await self.resolve(model)
         messages = [message.model_dump(exclude_none=True) for message in request.messages]
         extension_in = request.lorag
         policy = (extension_in.retrieval if extension_in else None) or route.retrieval
@@ -291,9 +292,9 @@ class ChatHandler:
         else:
             messages = with_retrieved_context(messages, hits, route.context_header)
         extension = {
-            "route": route.name,
-            "adapter": route.adapter.served_name if route.adapter else None,
-            "adapter_version": route.adapter.served_name.partition("@")[2] if route.adapter else None,
+            "route": route.model_name,
+            "adapter": str(route.adapter.ref) if route.adapter else None,
+            "adapter_version": route.adapter.ref.version if route.adapter else None,
             "snapshot": snapshot_id,
             **decision.report(),
             "sources": len(hits),
@@ -325,8 +326,8 @@ class ChatHandler:
             hits = await asyncio.to_thread(searcher.search, query, k, **route.search)
         except (RetrievalError, OSError, ValueError) as exc:  # a broken snapshot, a missing file, ...
             raise UpstreamUnavailableError(f"retrieval failed: {exc}") from exc
-        self.metrics.retrieval(route.name, time.perf_counter() - started)
-        threshold = self.thresholds.threshold(split_pin(route.name)[0], route.auto_threshold)
+        self.metrics.retrieval(route.model_name, time.perf_counter() - started)
+        threshold = self.thresholds.threshold(route.name, route.auto_threshold)
         decision = after_search(decision, hits, threshold)
         return (hits if decision.use else []), searcher.snapshot_id, decision
 
@@ -377,7 +378,7 @@ class ChatHandler:
         except BaseException:
             await _close(chunks)
             raise
-        self.metrics.first_token(prepared.route.name, time.perf_counter() - prepared.started)
+        self.metrics.first_token(prepared.route.model_name, time.perf_counter() - prepared.started)
         return self._events(prepared, first, chunks, entered)
 
     async def _events(
@@ -411,7 +412,7 @@ class ChatHandler:
             await _close(chunks)
             self.admission.leave(entered)
             self.metrics.request(
-                prepared.route.name, prepared.mode, status, time.perf_counter() - prepared.started
+                prepared.route.model_name, prepared.mode, status, time.perf_counter() - prepared.started
             )
         yield "data: [DONE]\n\n"
 
@@ -422,13 +423,13 @@ class ChatHandler:
         usage = chunk.get("usage")
         if usage and not chunk.get("choices"):
             self.metrics.tokens(
-                prepared.route.name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+                prepared.route.model_name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
             )
             if not prepared.client_wants_usage:
                 return None
         elif not prepared.client_wants_usage:
             chunk.pop("usage", None)
-        chunk["model"] = prepared.route.name
+        chunk["model"] = prepared.route.model_name
         if any(choice.get("finish_reason") for choice in chunk.get("choices", [])):
             prepared.decorate(chunk)
         return _sse(chunk)

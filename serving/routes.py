@@ -114,7 +114,7 @@ async def load_adapter(body: AdapterLoad, request: Request) -> dict[str, Any]:
     "v2"}`; requests can then pin it (`model="demo@v2"`)."""
     handler: ChatHandler = request.app.state.chat
     adapter = await handler.load_version(body.name, body.version)
-    return {"loaded": adapter.served_name}
+    return {"loaded": str(adapter.ref)}
 
 
 router.include_router(v1)

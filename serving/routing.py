@@ -7,16 +7,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.settings import RouteConfig
+from core.types import ModelRef
 from serving.errors import NotFoundError
 
 
 @dataclass(frozen=True)
-class AdapterRef:
-    """A registered adapter version as the gateway needs it."""
+class ServedAdapter:
+    """A registered adapter version as the gateway serves it."""
 
-    served_name: str
-    """The name vLLM serves it under, `name@version` (a changed adapter never reuses a name)."""
+    ref: ModelRef
+    """Its name and version, `demo@v2`: what responses, `/v1/models` and metrics show."""
     path: str
+    """The directory vLLM loads it from."""
+
+    @property
+    def upstream_name(self) -> str:
+        """The name vLLM serves it under (a changed adapter never reuses a name)."""
+        return str(self.ref)
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,7 @@ class Route:
     name: str
     upstream_model: str
     """The vLLM model name: the base model or a versioned adapter."""
-    adapter: AdapterRef | None
+    adapter: ServedAdapter | None
     retrieval: str
     k: int
     description: str = ""
@@ -36,6 +43,13 @@ class Route:
     """The route config's pinned `auto` threshold (None: calibrated or default)."""
     context_header: str | None = None
     """The instruction above the sources (None: lorag's default)."""
+    pinned: str | None = None
+    """The adapter version a request pinned (`model="demo@v2"`); None: the route's current version."""
+
+    @property
+    def model_name(self) -> str:
+        """The name responses and metrics report: the route, with `@version` when the request pinned one."""
+        return str(ModelRef(self.name, self.pinned))
 
 
 class RouteConfigError(ValueError):
@@ -43,7 +57,7 @@ class RouteConfigError(ValueError):
 
 
 def build_routes(
-    configs: Mapping[str, RouteConfig], base_model: str, adapters: Mapping[str, AdapterRef]
+    configs: Mapping[str, RouteConfig], base_model: str, adapters: Mapping[str, ServedAdapter]
 ) -> dict[str, Route]:
     """Resolve route configs against the base model's served name and the registry's current adapters."""
     routes: dict[str, Route] = {}
@@ -56,7 +70,7 @@ def build_routes(
                     f"route {name!r} needs adapter {config.adapter!r}, which is not registered "
                     "(run `lorag demo prepare` for the demo adapter, or `lorag train`)"
                 )
-        upstream = adapter.served_name if adapter else base_model
+        upstream = adapter.upstream_name if adapter else base_model
         routes[name] = Route(
             name,
             upstream,
@@ -88,15 +102,19 @@ def search_options(config: RouteConfig) -> dict[str, Any]:
     return options
 
 
-def split_pin(model: str) -> tuple[str, str | None]:
-    """`demo@v3` → (`demo`, `v3`); a name without `@` is not pinned."""
-    name, at, version = model.partition("@")
-    return (name, version) if at and version else (model, None)
+def pin_route(route: Route, adapter: ServedAdapter) -> Route:
+    """`route` served by a specific adapter version, reported under the pinned name (`demo+rag@v2`)."""
+    return replace(route, upstream_model=adapter.upstream_name, adapter=adapter, pinned=adapter.ref.version)
 
 
-def pin_route(route: Route, model: str, adapter: AdapterRef) -> Route:
-    """`route` served by a specific adapter version, reported under the pinned name the caller used."""
-    return replace(route, name=model, upstream_model=adapter.served_name, adapter=adapter)
+def retarget(routes: Mapping[str, Route], name: str, adapter: ServedAdapter) -> dict[str, Route]:
+    """A copy of `routes` whose routes on adapter `name` are served by `adapter` (pure)."""
+    return {
+        key: replace(route, upstream_model=adapter.upstream_name, adapter=adapter)
+        if route.adapter is not None and route.adapter.ref.name == name
+        else route
+        for key, route in routes.items()
+    }
 
 
 def select_route(routes: Mapping[str, Route], model: str) -> Route:

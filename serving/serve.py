@@ -10,18 +10,22 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from core.models import resolve_model
 from core.settings import Settings
+from core.types import ModelRef
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
 from serving.live_index import LiveSearcher, SnapshotSearcher
 from serving.replicas import ReplicaSet, replica_urls
-from serving.routing import AdapterRef, Route, RouteConfigError, build_routes
+from serving.routing import Route, RouteConfigError, ServedAdapter, build_routes
 from serving.thresholds import ThresholdBook
 from serving.upstream import VLLMClient
 from serving.vllm_process import ManagedVLLM
+
+if TYPE_CHECKING:
+    from training.registry import AdapterVersion
 
 log = logging.getLogger("lorag.serve")
 
@@ -51,12 +55,17 @@ def check_bind(settings: Settings) -> None:
         )
 
 
-def registered_adapters(settings: Settings) -> dict[str, AdapterRef]:
+def served(version: AdapterVersion) -> ServedAdapter:
+    """A registered version as the gateway serves it."""
+    return ServedAdapter(ModelRef(version.name, version.version), str(Path(version.path).resolve()))
+
+
+def registered_adapters(settings: Settings) -> dict[str, ServedAdapter]:
     """The current version of every adapter a route names, from the registry."""
     from training.registry import AdapterRegistry
 
     registry = AdapterRegistry(settings.adapters_dir)
-    refs: dict[str, AdapterRef] = {}
+    refs: dict[str, ServedAdapter] = {}
     for config in settings.routes.values():
         if config.adapter and config.adapter not in refs:
             current = registry.current(config.adapter)
@@ -68,23 +77,23 @@ def registered_adapters(settings: Settings) -> dict[str, AdapterRef]:
                     f"adapter {current.served_name} was trained on {base!r}, but chat_model is "
                     f"{settings.chat_model!r}: serve it with that base model or retrain the adapter"
                 )
-            refs[config.adapter] = AdapterRef(current.served_name, str(Path(current.path).resolve()))
+            refs[config.adapter] = served(current)
     return refs
 
 
-def adapter_lookup(settings: Settings) -> Callable[[str, str], AdapterRef | None]:
+def adapter_lookup(settings: Settings) -> Callable[[str, str], ServedAdapter | None]:
     """Registry lookups for pinned requests (`model="demo@v2"`); reads the registry on each call, so
     versions registered after start-up are found too."""
     from training.registry import AdapterNotFoundError, AdapterRegistry
 
     registry = AdapterRegistry(settings.adapters_dir)
 
-    def lookup(name: str, version: str) -> AdapterRef | None:
+    def lookup(name: str, version: str) -> ServedAdapter | None:
         try:
             found = registry.get(name, version)
         except AdapterNotFoundError:
             return None
-        return AdapterRef(found.served_name, str(Path(found.path).resolve()))
+        return served(found)
 
     return lookup
 
@@ -97,15 +106,15 @@ def adapter_versions(settings: Settings) -> Callable[[str], list[str]]:
     return registry.versions
 
 
-def current_adapter(settings: Settings) -> Callable[[str], AdapterRef | None]:
+def current_adapter(settings: Settings) -> Callable[[str], ServedAdapter | None]:
     """The registry alias of an adapter, read on each call (promotions happen in other processes)."""
     from training.registry import AdapterRegistry
 
     registry = AdapterRegistry(settings.adapters_dir)
 
-    def current(name: str) -> AdapterRef | None:
+    def current(name: str) -> ServedAdapter | None:
         version = registry.current(name)
-        return AdapterRef(version.served_name, str(Path(version.path).resolve())) if version else None
+        return served(version) if version else None
 
     return current
 
@@ -172,11 +181,11 @@ async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route
     """Make sure vLLM serves every adapter version the routes use (loading is skipped if already there);
     returns vLLM's model cards as they were before loading."""
     cards = await client.models()
-    served = {card["id"] for card in cards}
+    present = {card["id"] for card in cards}
     for adapter in {route.adapter for route in routes.values() if route.adapter}:
-        if adapter.served_name not in served:
-            log.info("loading adapter %s from %s", adapter.served_name, adapter.path)
-            await client.load_adapter(adapter.served_name, adapter.path)
+        if adapter.upstream_name not in present:
+            log.info("loading adapter %s from %s", adapter.upstream_name, adapter.path)
+            await client.load_adapter(adapter.upstream_name, adapter.path)
     return cards
 
 

@@ -10,10 +10,8 @@ from core.settings import RouteConfig
 from eval.datasets import Question
 from eval.run import run_questions
 from serving.app import build_app
-from serving.routing import AdapterRef, build_routes
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeUpstream
-from tests.serving.test_gateway_features import ScoredSearcher
+from serving.routing import build_routes
+from tests.serving.fakes import BASE, FakeUpstream, ScoredSearcher, served
 
 
 @pytest.fixture
@@ -28,7 +26,7 @@ def routes():  # type: ignore[no-untyped-def]
         "base+rag": RouteConfig(retrieval="always", k=3),
         "demo": RouteConfig(adapter="demo"),
     }
-    return build_routes(configs, BASE, {"demo": AdapterRef("demo@v1", "/adapters/demo/v1")})
+    return build_routes(configs, BASE, {"demo": served("demo@v1", "/adapters/demo/v1")})
 
 
 class FailingForDemo(FakeUpstream):

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.types import Chunk, Hit
+from core.types import Chunk, Hit, ModelRef
 from serving.errors import UpstreamUnavailableError
+from serving.routing import ServedAdapter
+
+BASE = "SmolLM2-135M-Instruct"
+"""The base model's served name in these tests."""
+
+
+def served(name: str, path: str) -> ServedAdapter:
+    """A registered adapter version as the gateway serves it: `served("demo@v1", "/adapters/demo/v1")`."""
+    return ServedAdapter(ModelRef.parse(name), path)
 
 
 class FakeUpstream:
@@ -87,3 +96,18 @@ class FakeSearcher:
         self.options.append(options)
         self.queries.append((query, k))
         return self.hits[:k]
+
+
+class ScoredSearcher(FakeSearcher):
+    """Hits carrying a dense cosine, as the real dense and hybrid searches report."""
+
+    def __init__(self, cosine: float) -> None:
+        super().__init__()
+        self.hits = [Hit(h.chunk, h.score, {"dense": cosine}) for h in self.hits]
+
+
+class WordCounter:
+    """One token per whitespace word of every message."""
+
+    def count(self, messages, tools=None):  # type: ignore[no-untyped-def]
+        return sum(len(str(message.get("content", "")).split()) for message in messages)

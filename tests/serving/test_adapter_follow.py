@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.adapter_follow import AdapterFollower, retarget
+from serving.adapter_follow import AdapterFollower
 from serving.app import build_app
 from serving.errors import UpstreamError
-from serving.routing import AdapterRef
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeUpstream
+from serving.routing import ServedAdapter, retarget
+from tests.serving.fakes import BASE, FakeUpstream, served
 
 
 @pytest.fixture
@@ -22,11 +21,11 @@ class Registry:
     def __init__(self) -> None:
         self.current_version = "v1"
 
-    def current(self, name: str) -> AdapterRef | None:
-        return AdapterRef(f"{name}@{self.current_version}", f"/adapters/{name}/{self.current_version}")
+    def current(self, name: str) -> ServedAdapter | None:
+        return served(f"{name}@{self.current_version}", f"/adapters/{name}/{self.current_version}")
 
-    def lookup(self, name: str, version: str) -> AdapterRef:
-        return AdapterRef(f"{name}@{version}", f"/adapters/{name}/{version}")
+    def lookup(self, name: str, version: str) -> ServedAdapter:
+        return served(f"{name}@{version}", f"/adapters/{name}/{version}")
 
 
 class Served:
@@ -43,8 +42,8 @@ class Served:
 
 
 def test_retarget_only_touches_routes_on_that_adapter(routes):
-    moved = retarget(routes, "demo", AdapterRef("demo@v2", "/a/v2"))
-    assert moved["demo"].upstream_model == "demo@v2" and moved["demo+rag"].adapter.served_name == "demo@v2"
+    moved = retarget(routes, "demo", served("demo@v2", "/a/v2"))
+    assert moved["demo"].upstream_model == "demo@v2" and moved["demo+rag"].adapter.upstream_name == "demo@v2"
     assert moved["base"] is routes["base"] and routes["demo"].upstream_model == "demo@v1"
 
 

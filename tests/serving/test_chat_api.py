@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import build_app
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeUpstream
+from tests.serving.fakes import BASE, FakeUpstream, served
 
 
 def chat(client: TestClient, **body):
@@ -208,11 +207,9 @@ def test_a_broken_upstream_stream_still_ends_with_done(routes, searcher):
 
 
 def test_pinned_adapter_version_is_loaded_once_and_reported(routes, upstream, searcher):
-    from serving.routing import AdapterRef
-
     versions = {
-        ("demo", "v1"): AdapterRef("demo@v1", "/a/demo/v1"),
-        ("demo", "v2"): AdapterRef("demo@v2", "/a/v2"),
+        ("demo", "v1"): served("demo@v1", "/a/demo/v1"),
+        ("demo", "v2"): served("demo@v2", "/a/v2"),
     }
     client = TestClient(
         build_app(

@@ -17,22 +17,12 @@ from core.types import Hit
 from serving.app import Limits, build_app
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeSearcher, FakeUpstream
-from tests.serving.test_budget import WordCounter
+from tests.serving.fakes import BASE, FakeSearcher, FakeUpstream, ScoredSearcher, WordCounter, served
 
 
 def chat(client: TestClient, headers=None, **body):  # type: ignore[no-untyped-def]
     body.setdefault("messages", [{"role": "user", "content": "How much is the Driftglass 3?"}])
     return client.post("/v1/chat/completions", json=body, headers=headers or {})
-
-
-class ScoredSearcher(FakeSearcher):
-    """Hits carrying a dense cosine, as the real dense and hybrid searches report."""
-
-    def __init__(self, cosine: float) -> None:
-        super().__init__()
-        self.hits = [Hit(h.chunk, h.score, {"dense": cosine}) for h in self.hits]
 
 
 @pytest.mark.parametrize(("cosine", "mode"), [(0.8, "rag"), (0.2, "none")])
@@ -153,10 +143,8 @@ def test_route_limited_keys_and_admin_key(routes, upstream, searcher):
 
 
 def test_admin_loads_a_version_and_reloads_the_index(routes, upstream, searcher):
-    from serving.routing import AdapterRef
-
     def lookup(name: str, version: str):  # type: ignore[no-untyped-def]
-        return AdapterRef(f"{name}@{version}", f"/adapters/{name}/{version}") if version == "v2" else None
+        return served(f"{name}@{version}", f"/adapters/{name}/{version}") if version == "v2" else None
 
     client = TestClient(build_app(routes, upstream, searcher, base_model=BASE, adapter_version=lookup))
     assert client.post("/admin/adapters/load", json={"name": "demo", "version": "v2"}).json() == {

@@ -45,4 +45,4 @@ def test_an_adapter_of_another_base_model_is_refused(tmp_path):
         registered_adapters(settings)
     assert registered_adapters(Settings(home=tmp_path / "home", chat_model="Other-7B"))[
         "demo"
-    ].served_name == ("demo@v1")
+    ].upstream_name == ("demo@v1")
