@@ -7,7 +7,6 @@ client goes away closes its upstream stream, so vLLM stops generating for nobody
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,6 +18,7 @@ import anyio
 from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit, ModelRef
 from retrieval.errors import RetrievalError
+from serving import sse
 from serving.admission import Admission
 from serving.auth import OPEN, Principal
 from serving.budget import TokenCounter, fit_context
@@ -401,10 +401,12 @@ class ChatHandler:
         except GatewayError as exc:
             # Headers are gone; OpenAI clients surface an `error` event as an APIError.
             status = exc.status_code
-            yield _sse(exc.body())
+            yield sse.event(exc.body())
         except Exception as exc:  # noqa: BLE001 - e.g. a malformed upstream line: end the stream cleanly
             status = 500
-            yield _sse(error_body(f"internal error while streaming: {type(exc).__name__}", "internal_error"))
+            yield sse.event(
+                error_body(f"internal error while streaming: {type(exc).__name__}", "internal_error")
+            )
         except BaseException:  # the client went away (cancelled): stop vLLM generating for nobody
             status = 499
             raise
@@ -414,7 +416,7 @@ class ChatHandler:
             self.metrics.request(
                 prepared.route.model_name, prepared.mode, status, time.perf_counter() - prepared.started
             )
-        yield "data: [DONE]\n\n"
+        yield sse.DONE
 
     def _event(self, prepared: PreparedChat, chunk: dict[str, Any]) -> str | None:
         """Rewrite the model name; the chunk that ends a choice also carries citations and the extension.
@@ -432,7 +434,7 @@ class ChatHandler:
         chunk["model"] = prepared.route.model_name
         if any(choice.get("finish_reason") for choice in chunk.get("choices", [])):
             prepared.decorate(chunk)
-        return _sse(chunk)
+        return sse.event(chunk)
 
     def _require_searcher(self) -> Searcher:
         if self.searcher is None:
@@ -449,7 +451,3 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
                 await close()
             except Exception as exc:  # noqa: BLE001 - closing must not mask the original outcome
                 log.debug("closing the upstream stream: %s", exc)
-
-
-def _sse(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
