@@ -8,15 +8,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from fastapi import FastAPI
 
 from core.settings import ApiKey, Settings
-from serving.adapter_follow import AdapterFollower, CurrentAdapter, ServedModels
+from serving.adapter_follow import AdapterFollower, CurrentAdapter
+from serving.adapters import AdapterLookup, AdapterPool
 from serving.admission import Admission
 from serving.auth import Keyring
-from serving.chat import AdapterLookup, Budget, ChatHandler, Searcher
+from serving.chat import Budget, ChatHandler, Searcher
 from serving.embeddings import EmbeddingsHandler
 from serving.errors import install_error_handlers
 from serving.limits import BodyLimit
@@ -118,20 +119,22 @@ def build_app(
 
     app = FastAPI(title="lorag gateway", version="0.1.0", lifespan=lifespan)
     admission = Admission(limits.max_in_flight, limits.max_queue)
+    serving = [route.adapter for route in routes.values() if route.adapter]
+    adapters = AdapterPool(upstream, adapter_version, serving, keep_s=adapter_keep_s)
     chat = ChatHandler(
         routes,
         upstream,
+        adapters,
+        admission,
         searcher,
-        adapter_version,
         thresholds=thresholds,
         budget=budget,
-        admission=admission,
         metrics=metrics,
         strict=limits.strict_requests,
     )
     supervisor = None
     if managed is not None:
-        supervisor = VLLMSupervisor(managed, chat.reload_adapters, metrics.upstream_restart)
+        supervisor = VLLMSupervisor(managed, adapters.reload_all, metrics.upstream_restart)
         background = [*background, supervisor.watch]
     if current_adapter is not None:
 
@@ -139,11 +142,10 @@ def build_app(
             app.state.model_cards = model_cards(new_routes, base_model, versions)
             metrics.adapters({n: r.adapter.ref if r.adapter else None for n, r in new_routes.items()})
 
-        follower = AdapterFollower(
-            chat, cast(ServedModels, upstream), current_adapter, routes_changed, keep_s=adapter_keep_s
-        )
+        follower = AdapterFollower(chat, adapters, current_adapter, routes_changed)
         background = [*background, lambda: follower.run(adapter_poll_s)]
     app.state.chat = chat
+    app.state.adapters = adapters
     app.state.embeddings = embeddings
     app.state.model_cards = model_cards(routes, base_model, versions)
     app.state.keyring = Keyring(api_keys, admin_keys)
@@ -170,7 +172,7 @@ def build_app(
         return {
             "snapshot": snapshot,
             "thresholds": calibrated.version if calibrated else None,
-            "adapters": sorted(chat.loaded),
+            "adapters": adapters.names(),
             "vllm": {
                 "state": supervisor.state if supervisor else "external",
                 "restarts": supervisor.restarts if supervisor else 0,

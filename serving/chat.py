@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit, ModelRef
 from retrieval.errors import RetrievalError
 from serving import sse
+from serving.adapters import AdapterPool
 from serving.admission import Admission
 from serving.auth import OPEN, Principal
 from serving.budget import TokenCounter, fit_context
@@ -34,9 +35,9 @@ from serving.errors import (
 from serving.live_index import SnapshotSearcher
 from serving.policy import Decision, after_search, before_search
 from serving.protocol import ChatCompletionRequest, openai_shaped
-from serving.routing import Route, ServedAdapter, pin_route, select_route
+from serving.routing import Route, pin_route, select_route
 from serving.thresholds import ThresholdBook
-from serving.upstream import Upstream
+from serving.upstream import Generation
 
 log = logging.getLogger("lorag.chat")
 
@@ -73,10 +74,6 @@ class NoMetrics:
     def tokens(self, route: str, prompt: int, completion: int) -> None: ...
 
     def rejected(self, reason: str) -> None: ...
-
-
-AdapterLookup = Callable[[str, str], ServedAdapter | None]
-"""(adapter name, version) → the registered version, or None."""
 
 
 @dataclass(frozen=True)
@@ -133,63 +130,51 @@ class ChatHandler:
     def __init__(
         self,
         routes: dict[str, Route],
-        upstream: Upstream,
-        searcher: Searcher | None,
-        adapter_version: AdapterLookup | None = None,
+        upstream: Generation,
+        adapters: AdapterPool,
+        admission: Admission,
+        searcher: Searcher | None = None,
         *,
         thresholds: ThresholdBook | None = None,
         budget: Budget | None = None,
-        admission: Admission | None = None,
         metrics: ChatMetrics | None = None,
         strict: bool = False,
     ) -> None:
-        """`adapter_version(name, version)` finds a registered adapter version for `model="route@vN"`."""
+        """`adapters` loads the versions requests pin (`model="route@vN"`) and re-loads lost ones."""
         self.routes = routes
+        """Route name → route; replaced in one assignment when an adapter alias moves (`AdapterFollower`)."""
         self.upstream = upstream
+        self.adapters = adapters
+        self.admission = admission
         self.searcher = searcher
-        self.adapter_version = adapter_version
         self.thresholds = thresholds or ThresholdBook(None, None)
         self.budget = budget
-        self.admission = admission or Admission(max_in_flight=1024, max_queue=4096)
         self.metrics: ChatMetrics = metrics or NoMetrics()
         self.strict = strict
-        self.loaded: dict[str, str] = {
-            route.adapter.upstream_name: route.adapter.path for route in routes.values() if route.adapter
-        }
-        """Adapters vLLM serves for us (versioned name → path), to re-load after a vLLM restart."""
-        self.last_used: dict[str, float] = {}
-        """Versioned adapter name → `time.monotonic()` of its last request (idle old ones get unloaded)."""
-        self._loading = asyncio.Lock()
         self._unknown_seen: set[str] = set()
 
     async def resolve(self, model: ModelRef) -> Route:
         """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
         route = select_route(self.routes, model.name)
         if model.version is not None:
-            if route.adapter is None or self.adapter_version is None:
+            if route.adapter is None or not self.adapters.pinnable:
                 raise NotFoundError(
                     f"route {model.name!r} has no adapter to pin to {model.version!r}",
                     param="model",
                     code="model_not_found",
                 )
-            adapter = await self.load_version(route.adapter.ref.name, model.version)
-            route = pin_route(route, adapter)
+            route = pin_route(route, await self.adapters.version(route.adapter.ref.name, model.version))
         if route.adapter is not None:
-            self.last_used[route.adapter.upstream_name] = time.monotonic()
+            self.adapters.used(route.adapter)
         return route
 
     async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
         """After vLLM answered 404 for this request's adapter (unloaded by another gateway sharing the
         server, or lost in a restart), load it again; True if the request should be sent once more."""
         adapter = prepared.route.adapter
-        if exc.status_code != 404 or adapter is None or self.adapter_version is None:
+        if exc.status_code != 404 or adapter is None:
             return False
-        log.warning("vLLM does not know adapter %s: loading it again", adapter.upstream_name)
-        async with self._loading:
-            self.loaded.pop(adapter.upstream_name, None)
-        assert adapter.ref.version is not None  # served adapters are registered versions
-        await self.load_version(adapter.ref.name, adapter.ref.version)
-        return True
+        return await self.adapters.reload_lost(adapter)
 
     async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
         """vLLM's non-streaming completion, re-loading a lost adapter once."""
@@ -199,26 +184,6 @@ class ChatHandler:
             if not await self._reload_if_lost(prepared, exc):
                 raise
         return await self.upstream.chat(prepared.body)
-
-    async def load_version(self, adapter_name: str, version: str) -> ServedAdapter:
-        """Make vLLM serve a registered adapter version under its versioned name (once)."""
-        adapter = self.adapter_version(adapter_name, version) if self.adapter_version else None
-        if adapter is None:
-            raise NotFoundError(
-                f"adapter {adapter_name!r} has no version {version!r}", param="model", code="model_not_found"
-            )
-        async with self._loading:  # one load per version, however many requests ask at once
-            if adapter.upstream_name not in self.loaded:
-                await self.upstream.load_adapter(adapter.upstream_name, adapter.path)
-                self.loaded[adapter.upstream_name] = adapter.path
-        return adapter
-
-    async def reload_adapters(self) -> None:
-        """Load every adapter this gateway has used into a (restarted) vLLM."""
-        async with self._loading:
-            for served_name, path in self.loaded.items():
-                log.info("re-loading adapter %s", served_name)
-                await self.upstream.load_adapter(served_name, path)
 
     async def handle(
         self, request: ChatCompletionRequest, principal: Principal = OPEN

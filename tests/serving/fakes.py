@@ -24,10 +24,18 @@ class FakeUpstream:
     def __init__(self, down: bool = False) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.loaded: list[tuple[str, str]] = []
+        """(served name, path) of every load call, in order."""
+        self.unloaded: list[str] = []
         self.down = down
 
     async def load_adapter(self, served_name: str, path: str) -> None:
         self.loaded.append((served_name, path))
+
+    async def unload_adapter(self, served_name: str) -> None:
+        self.unloaded.append(served_name)
+
+    async def models(self) -> list[dict[str, Any]]:
+        return [{"id": BASE}, *({"id": name} for name, _ in self.loaded if name not in self.unloaded)]
 
     def _answer(self, body: dict[str, Any]) -> str:
         return f"echo: {body['messages'][-1]['content']}"

@@ -5,16 +5,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.adapter_follow import AdapterFollower
+from serving.adapter_follow import AdapterFollower, serving_names
 from serving.app import build_app
 from serving.errors import UpstreamError
 from serving.routing import ServedAdapter, retarget
 from tests.serving.fakes import BASE, FakeUpstream, served
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Registry:
@@ -28,8 +23,11 @@ class Registry:
         return served(f"{name}@{version}", f"/adapters/{name}/{version}")
 
 
-class Served:
-    def __init__(self, upstream) -> None:  # type: ignore[no-untyped-def]
+class Served(FakeUpstream):
+    """vLLM's model list as a set of ids that a test can empty (vLLM restarted behind our back)."""
+
+    def __init__(self, upstream: FakeUpstream) -> None:
+        super().__init__()
         self.upstream = upstream
         self.ids: set[str] = set()
 
@@ -39,6 +37,9 @@ class Served:
     async def load_adapter(self, served_name: str, path: str) -> None:
         self.ids.add(served_name)
         await self.upstream.load_adapter(served_name, path)
+
+    async def chat(self, body):  # type: ignore[no-untyped-def]
+        return await self.upstream.chat(body)
 
 
 def test_retarget_only_touches_routes_on_that_adapter(routes):
@@ -50,10 +51,10 @@ def test_retarget_only_touches_routes_on_that_adapter(routes):
 @pytest.mark.anyio
 async def test_promotion_is_followed_without_restart_and_vllm_is_reconciled(routes, upstream, searcher):
     registry = Registry()
-    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup)
-    chat = app.state.chat
-    served = Served(upstream)
-    follower = AdapterFollower(chat, served, registry.current)
+    app = build_app(routes, Served(upstream), searcher, base_model=BASE, adapter_version=registry.lookup)
+    chat, pool = app.state.chat, app.state.adapters
+    served = pool.upstream
+    follower = AdapterFollower(chat, pool, registry.current)
     assert await follower.follow_aliases() == []  # nothing promoted yet
 
     registry.current_version = "v2"  # `lorag adapters promote demo v2` in another process
@@ -67,8 +68,8 @@ async def test_promotion_is_followed_without_restart_and_vllm_is_reconciled(rout
 
     # vLLM lost everything (restarted elsewhere): both versions this gateway used are loaded again.
     served.ids.clear()
-    assert sorted(await follower.reconcile()) == ["demo@v1", "demo@v2"]
-    assert await follower.reconcile() == []
+    assert sorted(await pool.reconcile()) == ["demo@v1", "demo@v2"]
+    assert await pool.reconcile() == []
 
     registry.current_version = "v1"  # rollback
     assert await follower.follow_aliases() == ["demo@v1"]
@@ -81,15 +82,14 @@ class ForgetfulUpstream(FakeUpstream):
     def __init__(self) -> None:
         super().__init__()
         self.held: set[str] = {"demo@v1"}
-        self.unloaded: list[str] = []
 
     async def load_adapter(self, served_name: str, path: str) -> None:
         self.held.add(served_name)
         await super().load_adapter(served_name, path)
 
     async def unload_adapter(self, served_name: str) -> None:
-        self.unloaded.append(served_name)
         self.held.discard(served_name)
+        await super().unload_adapter(served_name)
 
     async def models(self):  # type: ignore[no-untyped-def]
         return [{"id": BASE}, *({"id": name} for name in sorted(self.held))]
@@ -119,11 +119,16 @@ class Clock:
 @pytest.mark.anyio
 async def test_old_versions_are_unloaded_after_idling_and_reloaded_when_pinned(routes, searcher, monkeypatch):
     registry, upstream, clock = Registry(), ForgetfulUpstream(), Clock()
-    monkeypatch.setattr("serving.chat.time.monotonic", clock)
-    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup)
-    chat = app.state.chat
-    follower = AdapterFollower(chat, upstream, registry.current, keep_s=600, clock=clock)
+    monkeypatch.setattr("serving.adapters.time.monotonic", clock)
+    app = build_app(
+        routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup, adapter_keep_s=600
+    )
+    chat, pool = app.state.chat, app.state.adapters
+    follower = AdapterFollower(chat, pool, registry.current)
     client = TestClient(app)
+
+    async def retire() -> list[str]:
+        return await pool.retire(serving_names(chat.routes))
 
     def ask(model: str, stream: bool = False):  # type: ignore[no-untyped-def]
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
@@ -131,20 +136,20 @@ async def test_old_versions_are_unloaded_after_idling_and_reloaded_when_pinned(r
 
     registry.current_version = "v2"
     await follower.follow_aliases()
-    assert await follower.retire() == []  # v1 just stopped being served: its grace period starts now
+    assert await retire() == []  # v1 just stopped being served: its grace period starts now
     clock.now += 500
     assert ask("demo@v1").status_code == 200  # a pinned request restarts v1's idle time
     clock.now += 500
-    assert await follower.retire() == []
+    assert await retire() == []
     clock.now += 101
-    assert await follower.retire() == ["demo@v1"]
-    assert upstream.unloaded == ["demo@v1"] and set(chat.loaded) == {"demo@v2"}
-    assert await follower.reconcile() == []  # an unloaded old version is not "missing"
+    assert await retire() == ["demo@v1"]
+    assert upstream.unloaded == ["demo@v1"] and pool.names() == ["demo@v2"]
+    assert await pool.reconcile() == []  # an unloaded old version is not "missing"
     clock.now += 10_000
-    assert await follower.retire() == []  # the served version is never unloaded
+    assert await retire() == []  # the served version is never unloaded
 
     reply = ask("demo@v1")  # pinned again later: loaded on demand
-    assert reply.status_code == 200 and "demo@v1" in upstream.held and "demo@v1" in chat.loaded
+    assert reply.status_code == 200 and "demo@v1" in upstream.held and "demo@v1" in pool.names()
 
 
 @pytest.mark.anyio
