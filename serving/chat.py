@@ -13,12 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import anyio
-
 from core.prompting import last_user_text, with_retrieved_context
 from core.types import Citation, Hit, ModelRef
 from retrieval.errors import RetrievalError
-from serving import sse
+from serving import streaming
 from serving.adapters import AdapterPool
 from serving.admission import Admission
 from serving.auth import OPEN, Principal
@@ -30,7 +28,6 @@ from serving.errors import (
     RateLimitError,
     UpstreamError,
     UpstreamUnavailableError,
-    error_body,
 )
 from serving.live_index import SnapshotSearcher
 from serving.policy import Decision, after_search, before_search
@@ -327,92 +324,32 @@ class ChatHandler:
     async def _stream(self, prepared: PreparedChat, entered: float) -> AsyncIterator[str]:
         """Server-sent events. The first chunk is awaited before returning, so that an upstream failure
         becomes a proper HTTP error instead of a broken 200 stream."""
-        chunks = aiter(self.upstream.stream_chat(prepared.body))
         try:
-            first = await anext(chunks, None)
+            first, chunks = await self._first_chunk(prepared)
         except UpstreamError as exc:
-            await _close(chunks)
             if not await self._reload_if_lost(prepared, exc):
                 raise
-            chunks = aiter(self.upstream.stream_chat(prepared.body))
-            try:
-                first = await anext(chunks, None)
-            except BaseException:
-                await _close(chunks)
-                raise
-        except BaseException:
-            await _close(chunks)
-            raise
+            first, chunks = await self._first_chunk(prepared)
         self.metrics.first_token(prepared.route.model_name, time.perf_counter() - prepared.started)
-        return self._events(prepared, first, chunks, entered)
 
-    async def _events(
-        self,
-        prepared: PreparedChat,
-        first: dict[str, Any] | None,
-        chunks: AsyncIterator[dict[str, Any]],
-        entered: float,
-    ) -> AsyncIterator[str]:
-        status = 200
-        try:
-            if first is not None:
-                event = self._event(prepared, first)
-                if event:
-                    yield event
-                async for chunk in chunks:
-                    event = self._event(prepared, chunk)
-                    if event:
-                        yield event
-        except GatewayError as exc:
-            # Headers are gone; OpenAI clients surface an `error` event as an APIError.
-            status = exc.status_code
-            yield sse.event(exc.body())
-        except Exception as exc:  # noqa: BLE001 - e.g. a malformed upstream line: end the stream cleanly
-            status = 500
-            yield sse.event(
-                error_body(f"internal error while streaming: {type(exc).__name__}", "internal_error")
-            )
-        except BaseException:  # the client went away (cancelled): stop vLLM generating for nobody
-            status = 499
-            raise
-        finally:
-            await _close(chunks)
+        def on_end(status: int) -> None:
             self.admission.leave(entered)
             self.metrics.request(
                 prepared.route.model_name, prepared.mode, status, time.perf_counter() - prepared.started
             )
-        yield sse.DONE
 
-    def _event(self, prepared: PreparedChat, chunk: dict[str, Any]) -> str | None:
-        """Rewrite the model name; the chunk that ends a choice also carries citations and the extension.
-        The usage chunk is counted, and passed on only if the client asked for it."""
-        chunk = openai_shaped(chunk)
-        usage = chunk.get("usage")
-        if usage and not chunk.get("choices"):
-            self.metrics.tokens(
-                prepared.route.model_name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-            )
-            if not prepared.client_wants_usage:
-                return None
-        elif not prepared.client_wants_usage:
-            chunk.pop("usage", None)
-        chunk["model"] = prepared.route.model_name
-        if any(choice.get("finish_reason") for choice in chunk.get("choices", [])):
-            prepared.decorate(chunk)
-        return sse.event(chunk)
+        return streaming.relay(prepared, first, chunks, self.metrics, on_end)
+
+    async def _first_chunk(self, prepared: PreparedChat) -> tuple[dict[str, Any] | None, streaming.Chunks]:
+        """Open vLLM's stream and read its first chunk (the stream is closed if that fails)."""
+        chunks = aiter(self.upstream.stream_chat(prepared.body))
+        try:
+            return await anext(chunks, None), chunks
+        except BaseException:
+            await streaming.close(chunks)
+            raise
 
     def _require_searcher(self) -> Searcher:
         if self.searcher is None:
             raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
         return self.searcher
-
-
-async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
-    """Close the upstream stream (its HTTP connection), even from inside a cancelled task."""
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await close()
-            except Exception as exc:  # noqa: BLE001 - closing must not mask the original outcome
-                log.debug("closing the upstream stream: %s", exc)
