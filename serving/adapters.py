@@ -13,16 +13,86 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from core.settings import RouteConfig
+from core.types import ModelRef
 from serving.errors import NotFoundError
-from serving.routing import ServedAdapter
+from serving.routing import RouteConfigError, ServedAdapter
 from serving.upstream import AdapterControl
+
+if TYPE_CHECKING:
+    from training.registry import AdapterVersion
 
 log = logging.getLogger("lorag.adapters")
 
 AdapterLookup = Callable[[str, str], ServedAdapter | None]
 """(adapter name, version) → the registered version, or None."""
+
+
+class AdapterSource(Protocol):
+    """The adapter registry as the gateway reads it; every call reads it afresh (promotions, rollbacks and
+    new versions come from other processes)."""
+
+    def version(self, name: str, version: str) -> ServedAdapter | None:
+        """A registered version (for `model="demo@v2"`), or None."""
+        ...
+
+    def versions(self, name: str) -> list[str]:
+        """The registered versions of `name`, oldest first (for `/v1/models`)."""
+        ...
+
+    def current(self, name: str) -> ServedAdapter | None:
+        """The version `name`'s `current` alias points at, or None."""
+        ...
+
+
+class RegisteredAdapters:
+    """The on-disk registry (`training.registry`) as an `AdapterSource`."""
+
+    def __init__(self, root: Path) -> None:
+        from training.registry import AdapterRegistry
+
+        self.registry = AdapterRegistry(root)
+
+    def version(self, name: str, version: str) -> ServedAdapter | None:
+        from training.registry import AdapterNotFoundError
+
+        try:
+            return served(self.registry.get(name, version))
+        except AdapterNotFoundError:
+            return None
+
+    def versions(self, name: str) -> list[str]:
+        return self.registry.versions(name)
+
+    def current(self, name: str) -> ServedAdapter | None:
+        found = self.registry.current(name)
+        return served(found) if found else None
+
+    def for_routes(self, configs: Mapping[str, RouteConfig], base_model: str) -> dict[str, ServedAdapter]:
+        """The current version of every adapter a route names (unregistered ones are left out, for
+        `build_routes` to report); an adapter trained on another base model is refused."""
+        found: dict[str, ServedAdapter] = {}
+        for name in {config.adapter for config in configs.values() if config.adapter}:
+            current = self.registry.current(name)
+            if current is None:
+                continue
+            trained_on = current.manifest.get("base_model")
+            if trained_on and trained_on != base_model:
+                raise RouteConfigError(
+                    f"adapter {current.served_name} was trained on {trained_on!r}, but chat_model is "
+                    f"{base_model!r}: serve it with that base model or retrain the adapter"
+                )
+            found[name] = served(current)
+        return found
+
+
+def served(version: AdapterVersion) -> ServedAdapter:
+    """A registered version as the gateway serves it."""
+    return ServedAdapter(ModelRef(version.name, version.version), str(Path(version.path).resolve()))
 
 
 class AdapterPool:

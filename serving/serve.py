@@ -14,18 +14,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from core.models import resolve_model
 from core.settings import Settings
-from core.types import ModelRef
+from serving.adapters import RegisteredAdapters
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
 from serving.live_index import LiveSearcher, SnapshotSearcher
 from serving.replicas import ReplicaSet, replica_urls
-from serving.routing import Route, RouteConfigError, ServedAdapter, build_routes
+from serving.routing import Route, build_routes
 from serving.thresholds import ThresholdBook
 from serving.upstream import VLLMClient
 from serving.vllm_process import ManagedVLLM
 
 if TYPE_CHECKING:
-    from training.registry import AdapterVersion
+    from fastapi import FastAPI
+
+    from serving.app import GatewayParts
 
 log = logging.getLogger("lorag.serve")
 
@@ -53,70 +55,6 @@ def check_bind(settings: Settings) -> None:
             f"refusing to listen on {settings.host} without API keys: "
             "set `api_keys` in lorag.yaml or LORAG_API_KEYS='[\"...\"]'"
         )
-
-
-def served(version: AdapterVersion) -> ServedAdapter:
-    """A registered version as the gateway serves it."""
-    return ServedAdapter(ModelRef(version.name, version.version), str(Path(version.path).resolve()))
-
-
-def registered_adapters(settings: Settings) -> dict[str, ServedAdapter]:
-    """The current version of every adapter a route names, from the registry."""
-    from training.registry import AdapterRegistry
-
-    registry = AdapterRegistry(settings.adapters_dir)
-    refs: dict[str, ServedAdapter] = {}
-    for config in settings.routes.values():
-        if config.adapter and config.adapter not in refs:
-            current = registry.current(config.adapter)
-            if current is None:
-                continue
-            base = current.manifest.get("base_model")
-            if base and base != settings.chat_model:
-                raise RouteConfigError(
-                    f"adapter {current.served_name} was trained on {base!r}, but chat_model is "
-                    f"{settings.chat_model!r}: serve it with that base model or retrain the adapter"
-                )
-            refs[config.adapter] = served(current)
-    return refs
-
-
-def adapter_lookup(settings: Settings) -> Callable[[str, str], ServedAdapter | None]:
-    """Registry lookups for pinned requests (`model="demo@v2"`); reads the registry on each call, so
-    versions registered after start-up are found too."""
-    from training.registry import AdapterNotFoundError, AdapterRegistry
-
-    registry = AdapterRegistry(settings.adapters_dir)
-
-    def lookup(name: str, version: str) -> ServedAdapter | None:
-        try:
-            found = registry.get(name, version)
-        except AdapterNotFoundError:
-            return None
-        return served(found)
-
-    return lookup
-
-
-def adapter_versions(settings: Settings) -> Callable[[str], list[str]]:
-    """The registered versions of an adapter, for `/v1/models` (read when the list is built)."""
-    from training.registry import AdapterRegistry
-
-    registry = AdapterRegistry(settings.adapters_dir)
-    return registry.versions
-
-
-def current_adapter(settings: Settings) -> Callable[[str], ServedAdapter | None]:
-    """The registry alias of an adapter, read on each call (promotions happen in other processes)."""
-    from training.registry import AdapterRegistry
-
-    registry = AdapterRegistry(settings.adapters_dir)
-
-    def current(name: str) -> ServedAdapter | None:
-        version = registry.current(name)
-        return served(version) if version else None
-
-    return current
 
 
 def needs_index(settings: Settings) -> bool:
@@ -191,7 +129,7 @@ async def load_adapters(client: VLLMClient | ReplicaSet, routes: dict[str, Route
 
 @dataclass
 class VLLMEndpoint:
-    """Where vLLM is and how to reach it; `managed` is set when lorag started it."""
+    """Where vLLM is and how to reach it; `managed` is set when lorag starts it."""
 
     url: str
     api_key: str | None
@@ -199,8 +137,9 @@ class VLLMEndpoint:
     managed: ManagedVLLM | None = None
 
 
-def start_vllm(settings: Settings) -> VLLMEndpoint:
-    """Use the external vLLM (`vllm_url`) or start the managed one and wait for it to be healthy."""
+def locate_vllm(settings: Settings) -> VLLMEndpoint:
+    """The external vLLM (`vllm_url`), asked for its base model's name; else the managed one, not yet
+    started (`start_managed`)."""
     if settings.vllm_url:
         client = VLLMClient(settings.vllm_url, settings.vllm_api_key)
         base = asyncio.run(_with_client(client, discover_base_model(client, settings.chat_model)))
@@ -208,14 +147,21 @@ def start_vllm(settings: Settings) -> VLLMEndpoint:
     model_path = resolve_model(settings.chat_model, settings.cache_dir)
     log_path = settings.home / "logs" / "vllm.log"
     managed = ManagedVLLM(model_path, settings.chat_model, settings.vllm, log_path, settings.vllm_api_key)
-    log.info("starting vLLM (%s) on %s; log: %s", settings.chat_model, managed.url, managed.log_path)
+    return VLLMEndpoint(managed.url, managed.api_key, settings.chat_model, managed)
+
+
+def start_managed(endpoint: VLLMEndpoint, model: str) -> None:
+    """Start the managed vLLM, if there is one, and wait until it is healthy."""
+    managed = endpoint.managed
+    if managed is None:
+        return
+    log.info("starting vLLM (%s) on %s; log: %s", model, managed.url, managed.log_path)
     managed.start()
     try:
         managed.wait_healthy()
     except BaseException:
         managed.stop()
         raise
-    return VLLMEndpoint(managed.url, managed.api_key, settings.chat_model, managed)
 
 
 def context_budget(settings: Settings, endpoint: VLLMEndpoint, cards: list[dict[str, Any]]) -> Budget | None:
@@ -242,77 +188,88 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
-    """Run the gateway until interrupted; a managed vLLM is stopped on the way out."""
-    import uvicorn
+def gateway_parts(
+    settings: Settings,
+    endpoint: VLLMEndpoint,
+    routes: dict[str, Route],
+    searcher: LiveSearcher | None,
+    embedder: Any,
+) -> GatewayParts:
+    """Load the routes' adapters into the running vLLM, then gather what the gateway app is built from."""
+    from serving.app import GatewayOptions, GatewayParts
 
-    from serving.app import Limits, build_app
+    loader = upstream_client(settings, endpoint, timeout_s=60)
+    cards = asyncio.run(_with_client(loader, load_adapters(loader, routes)))
+    client = upstream_client(settings, endpoint, settings.request_timeout_s)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    thresholds, budget, embeddings = None, None, None
+    if searcher is not None:
+        background.append(lambda: searcher.follow(settings.snapshot_poll_s))
+        if settings.refresh_every_s:
+            background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
+        thresholds = ThresholdBook(settings.thresholds_dir, settings.embedder)
+        background.append(lambda: thresholds.follow(settings.snapshot_poll_s))
+        budget = context_budget(settings, endpoint, cards)
+        embeddings = EmbeddingsHandler(embedder, getattr(embedder, "count_tokens", None))
+    return GatewayParts(
+        routes,
+        client,
+        endpoint.base_model,
+        searcher,
+        RegisteredAdapters(settings.adapters_dir),
+        thresholds,
+        budget,
+        embeddings,
+        managed=endpoint.managed if settings.restart_vllm else None,
+        background=background,
+        on_shutdown=client.aclose,
+        options=GatewayOptions.from_settings(settings),
+    )
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway until interrupted; a managed vLLM is stopped on the way out. What can fail fast
+    (keys, adapters, an external vLLM's base model) is checked before the slow parts: loading the embedder
+    and starting vLLM."""
+    from serving.app import build_app
     from serving.observability import configure_logging
 
     logging.getLogger().handlers.clear()  # the CLI's plain handler: the gateway logs one JSON line per event
     configure_logging("info", settings.json_logs)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
     check_bind(settings)
-    adapters = registered_adapters(settings)
-    build_routes(
-        settings.routes, settings.chat_model, adapters
-    )  # fail on a missing adapter before vLLM starts
-    searcher, embedder = open_searcher(settings) if needs_index(settings) else (None, None)
-    if settings.refresh_every_s and searcher is None:
+    if settings.refresh_every_s and not needs_index(settings):
         raise ValueError("--refresh-every needs a route that retrieves; no configured route does")
-    endpoint = start_vllm(settings)
+    endpoint = locate_vllm(settings)
+    adapters = RegisteredAdapters(settings.adapters_dir).for_routes(settings.routes, settings.chat_model)
+    routes = build_routes(settings.routes, endpoint.base_model, adapters)
+    searcher, embedder = open_searcher(settings) if needs_index(settings) else (None, None)
+    start_managed(endpoint, settings.chat_model)
     try:
-        routes = build_routes(settings.routes, endpoint.base_model, adapters)
-        loader = upstream_client(settings, endpoint, timeout_s=60)
-        cards = asyncio.run(_with_client(loader, load_adapters(loader, routes)))
-        client = upstream_client(settings, endpoint, settings.request_timeout_s)
-        background = []
-        thresholds, budget, embeddings = None, None, None
-        if searcher is not None:
-            assert embedder is not None  # opened with the searcher
-            background.append(lambda: searcher.follow(settings.snapshot_poll_s))
-            if settings.refresh_every_s:
-                background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
-            thresholds = ThresholdBook(settings.thresholds_dir, settings.embedder)
-            background.append(lambda: thresholds.follow(settings.snapshot_poll_s))
-            budget = context_budget(settings, endpoint, cards)
-            embeddings = EmbeddingsHandler(embedder, getattr(embedder, "count_tokens", None))
-        app = build_app(
-            routes,
-            client,
-            searcher,
-            base_model=endpoint.base_model,
-            api_keys=settings.api_keys,
-            admin_keys=settings.admin_keys,
-            limits=Limits.from_settings(settings),
-            on_shutdown=client.aclose,
-            background=background,
-            adapter_version=adapter_lookup(settings),
-            versions=adapter_versions(settings),
-            thresholds=thresholds,
-            budget=budget,
-            embeddings=embeddings,
-            managed=endpoint.managed if settings.restart_vllm else None,
-            current_adapter=current_adapter(settings),
-            adapter_poll_s=settings.adapter_poll_s,
-            adapter_keep_s=settings.adapter_keep_s,
-        )
+        app = build_app(gateway_parts(settings, endpoint, routes, searcher, embedder))
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
-        # uvicorn re-raises the signal it stopped on once it is done; SIGTERM's default action would then end
-        # the process before `finally` stops vLLM, so SIGTERM exits like SIGINT does.
-        signal.signal(signal.SIGTERM, _exit_cleanly)
-        # On SIGINT/SIGTERM uvicorn stops accepting, lets running requests (streams too) finish for up to
-        # 30 s, then runs the app's shutdown; vLLM (its own session, so no terminal signal reaches it)
-        # is stopped last, after the streams it feeds have drained.
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-        )
+        run_server(app, settings)
     finally:
         if endpoint.managed is not None:
             endpoint.managed.stop()
+
+
+def run_server(app: FastAPI, settings: Settings) -> None:
+    """Serve `app` with uvicorn until SIGINT or SIGTERM, letting running requests finish."""
+    import uvicorn
+
+    # uvicorn re-raises the signal it stopped on once it is done; SIGTERM's default action would then end
+    # the process before `finally` stops vLLM, so SIGTERM exits like SIGINT does.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    # On SIGINT/SIGTERM uvicorn stops accepting, lets running requests (streams too) finish for up to
+    # 30 s, then runs the app's shutdown; vLLM (its own session, so no terminal signal reaches it)
+    # is stopped last, after the streams it feeds have drained.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import RouteConfig
-from serving.app import build_app
+from serving.app import GatewayParts, build_app
 from serving.routing import build_routes
 from tests.serving.fakes import BASE, FakeSearcher, FakeUpstream, served
 
@@ -32,7 +32,7 @@ def routes():
 
 @pytest.fixture
 def client(routes, upstream, searcher) -> TestClient:
-    return TestClient(build_app(routes, upstream, searcher, base_model=BASE))
+    return TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher)))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from core.types import Chunk, Hit, ModelRef
@@ -16,6 +16,24 @@ BASE = "SmolLM2-135M-Instruct"
 def served(name: str, path: str) -> ServedAdapter:
     """A registered adapter version as the gateway serves it: `served("demo@v1", "/adapters/demo/v1")`."""
     return ServedAdapter(ModelRef.parse(name), path)
+
+
+class FakeRegistry:
+    """An `AdapterSource` holding fixed versions; `aliases` maps an adapter to its current version."""
+
+    def __init__(self, adapters: Iterable[ServedAdapter], aliases: dict[str, str] | None = None) -> None:
+        self.adapters = {adapter.ref: adapter for adapter in adapters}
+        self.aliases = aliases or {}
+
+    def version(self, name: str, version: str) -> ServedAdapter | None:
+        return self.adapters.get(ModelRef(name, version))
+
+    def versions(self, name: str) -> list[str]:
+        return [str(ref.version) for ref in self.adapters if ref.name == name]
+
+    def current(self, name: str) -> ServedAdapter | None:
+        alias = self.aliases.get(name)
+        return self.version(name, alias) if alias else None
 
 
 class FakeUpstream:

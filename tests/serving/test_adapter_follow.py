@@ -6,21 +6,26 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.adapter_follow import AdapterFollower, serving_names
-from serving.app import build_app
+from serving.app import GatewayOptions, GatewayParts, build_app
 from serving.errors import UpstreamError
 from serving.routing import ServedAdapter, retarget
 from tests.serving.fakes import BASE, FakeUpstream, served
 
 
 class Registry:
+    """Every version exists; `current_version` is the alias (moved by `lorag adapters promote`)."""
+
     def __init__(self) -> None:
         self.current_version = "v1"
 
     def current(self, name: str) -> ServedAdapter | None:
-        return served(f"{name}@{self.current_version}", f"/adapters/{name}/{self.current_version}")
+        return self.version(name, self.current_version)
 
-    def lookup(self, name: str, version: str) -> ServedAdapter:
+    def version(self, name: str, version: str) -> ServedAdapter:
         return served(f"{name}@{version}", f"/adapters/{name}/{version}")
+
+    def versions(self, name: str) -> list[str]:
+        return ["v1", "v2"]
 
 
 class Served(FakeUpstream):
@@ -51,7 +56,7 @@ def test_retarget_only_touches_routes_on_that_adapter(routes):
 @pytest.mark.anyio
 async def test_promotion_is_followed_without_restart_and_vllm_is_reconciled(routes, upstream, searcher):
     registry = Registry()
-    app = build_app(routes, Served(upstream), searcher, base_model=BASE, adapter_version=registry.lookup)
+    app = build_app(GatewayParts(routes, Served(upstream), BASE, searcher, registry))
     chat, pool = app.state.chat, app.state.adapters
     served = pool.upstream
     follower = AdapterFollower(chat, pool, registry.current)
@@ -120,9 +125,8 @@ class Clock:
 async def test_old_versions_are_unloaded_after_idling_and_reloaded_when_pinned(routes, searcher, monkeypatch):
     registry, upstream, clock = Registry(), ForgetfulUpstream(), Clock()
     monkeypatch.setattr("serving.adapters.time.monotonic", clock)
-    app = build_app(
-        routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup, adapter_keep_s=600
-    )
+    options = GatewayOptions(adapter_keep_s=600)
+    app = build_app(GatewayParts(routes, upstream, BASE, searcher, registry, options=options))
     chat, pool = app.state.chat, app.state.adapters
     follower = AdapterFollower(chat, pool, registry.current)
     client = TestClient(app)
@@ -156,7 +160,7 @@ async def test_old_versions_are_unloaded_after_idling_and_reloaded_when_pinned(r
 @pytest.mark.parametrize("stream", [False, True])
 async def test_an_adapter_unloaded_behind_the_gateways_back_is_loaded_again(routes, searcher, stream):
     registry, upstream = Registry(), ForgetfulUpstream()
-    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=registry.lookup)
+    app = build_app(GatewayParts(routes, upstream, BASE, searcher, registry))
     upstream.held.clear()  # e.g. another gateway sharing this vLLM unloaded it
     body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
     reply = TestClient(app).post("/v1/chat/completions", json=body)
@@ -172,7 +176,7 @@ async def test_a_base_model_404_is_not_retried(routes, searcher):
             raise UpstreamError(404, "The model `x` does not exist.", "NotFoundError")
 
     upstream = Missing()
-    app = build_app(routes, upstream, searcher, base_model=BASE, adapter_version=Registry().lookup)
+    app = build_app(GatewayParts(routes, upstream, BASE, searcher, Registry()))
     reply = TestClient(app).post(
         "/v1/chat/completions", json={"model": "base", "messages": [{"role": "user", "content": "hi"}]}
     )

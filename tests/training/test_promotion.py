@@ -11,9 +11,9 @@ import pytest
 
 from core.settings import RouteConfig, Settings
 from eval.datasets import DEMO_DATASET, load_questions
-from serving.app import build_app
+from serving.adapters import RegisteredAdapters
+from serving.app import GatewayOptions, GatewayParts, build_app
 from serving.routing import build_routes
-from serving.serve import adapter_lookup, registered_adapters
 from tests.serving.fakes import FakeUpstream
 from training import promotion
 from training.promotion import GateError, PromotionRefusedError, promote_with_gate
@@ -63,8 +63,10 @@ def upstream():
 
 def gateway(settings: Settings, upstream: FakeUpstream, **keys: Any) -> httpx.AsyncClient:
     """The real gateway app, served in-process to an httpx client (what the openai client rides on)."""
-    routes = build_routes(settings.routes, BASE, registered_adapters(settings))
-    app = build_app(routes, upstream, None, base_model=BASE, adapter_version=adapter_lookup(settings), **keys)
+    registry = RegisteredAdapters(settings.adapters_dir)
+    routes = build_routes(settings.routes, BASE, registry.for_routes(settings.routes, BASE))
+    options = GatewayOptions(**keys)
+    app = build_app(GatewayParts(routes, upstream, BASE, registry=registry, options=options))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=GATEWAY)
 
 
