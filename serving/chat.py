@@ -150,38 +150,6 @@ class ChatHandler:
         self.strict = strict
         self._unknown_seen: set[str] = set()
 
-    async def resolve(self, model: ModelRef) -> Route:
-        """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
-        route = select_route(self.routes, model.name)
-        if model.version is not None:
-            if route.adapter is None or not self.adapters.pinnable:
-                raise NotFoundError(
-                    f"route {model.name!r} has no adapter to pin to {model.version!r}",
-                    param="model",
-                    code="model_not_found",
-                )
-            route = pin_route(route, await self.adapters.version(route.adapter.ref.name, model.version))
-        if route.adapter is not None:
-            self.adapters.used(route.adapter)
-        return route
-
-    async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
-        """After vLLM answered 404 for this request's adapter (unloaded by another gateway sharing the
-        server, or lost in a restart), load it again; True if the request should be sent once more."""
-        adapter = prepared.route.adapter
-        if exc.status_code != 404 or adapter is None:
-            return False
-        return await self.adapters.reload_lost(adapter)
-
-    async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
-        """vLLM's non-streaming completion, re-loading a lost adapter once."""
-        try:
-            return await self.upstream.chat(prepared.body)
-        except UpstreamError as exc:
-            if not await self._reload_if_lost(prepared, exc):
-                raise
-        return await self.upstream.chat(prepared.body)
-
     async def handle(
         self, request: ChatCompletionRequest, principal: Principal = OPEN
     ) -> dict[str, Any] | AsyncIterator[str]:
@@ -189,7 +157,8 @@ class ChatHandler:
         started = time.perf_counter()
         model = ModelRef.parse(request.model)
         # A label for the metrics even if the request fails: never the raw string (unbounded cardinality).
-        route_name, mode = str(model) if model.name in self.routes else "unknown", "none"
+        route_name = str(model) if model.name in self.routes else "unknown"
+        mode = "none"
         entered: float | None = None
         try:
             self._check_fields(request)
@@ -213,23 +182,6 @@ class ChatHandler:
         finally:
             if entered is not None:
                 self.admission.leave(entered)
-
-    def _check_fields(self, request: ChatCompletionRequest) -> None:
-        unknown = request.unknown_fields()
-        if unknown and self.strict:
-            raise BadRequestError(
-                f"unknown field {unknown[0]!r} (the gateway runs with strict_requests)", param=unknown[0]
-            )
-        if unknown:
-            # INFO the first time a field is seen, DEBUG after: a client sending `ignore_eos` on every
-            # request would otherwise write a line per request.
-            new = [name for name in unknown if name not in self._unknown_seen]
-            self._unknown_seen.update(new)
-            log.log(
-                logging.INFO if new else logging.DEBUG,
-                "passing unknown request fields on to vLLM: %s",
-                ", ".join(unknown),
-            )
 
     async def prepare(
         self, request: ChatCompletionRequest, model: ModelRef, principal: Principal = OPEN
@@ -277,6 +229,38 @@ class ChatHandler:
         prepared.client_wants_usage = wants_usage
         return prepared
 
+    async def resolve(self, model: ModelRef) -> Route:
+        """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
+        route = select_route(self.routes, model.name)
+        if model.version is not None:
+            if route.adapter is None or not self.adapters.pinnable:
+                raise NotFoundError(
+                    f"route {model.name!r} has no adapter to pin to {model.version!r}",
+                    param="model",
+                    code="model_not_found",
+                )
+            route = pin_route(route, await self.adapters.version(route.adapter.ref.name, model.version))
+        if route.adapter is not None:
+            self.adapters.used(route.adapter)
+        return route
+
+    def _check_fields(self, request: ChatCompletionRequest) -> None:
+        unknown = request.unknown_fields()
+        if unknown and self.strict:
+            raise BadRequestError(
+                f"unknown field {unknown[0]!r} (the gateway runs with strict_requests)", param=unknown[0]
+            )
+        if unknown:
+            # INFO the first time a field is seen, DEBUG after: a client sending `ignore_eos` on every
+            # request would otherwise write a line per request.
+            new = [name for name in unknown if name not in self._unknown_seen]
+            self._unknown_seen.update(new)
+            log.log(
+                logging.INFO if new else logging.DEBUG,
+                "passing unknown request fields on to vLLM: %s",
+                ", ".join(unknown),
+            )
+
     async def _retrieve(
         self, route: Route, query: str, k: int, decision: Decision
     ) -> tuple[list[Hit], str, Decision]:
@@ -292,6 +276,11 @@ class ChatHandler:
         threshold = self.thresholds.threshold(route.name, route.auto_threshold)
         decision = after_search(decision, hits, threshold)
         return (hits if decision.use else []), searcher.snapshot_id, decision
+
+    def _require_searcher(self) -> Searcher:
+        if self.searcher is None:
+            raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
+        return self.searcher
 
     async def _fit(
         self,
@@ -321,6 +310,15 @@ class ChatHandler:
             return hits, with_retrieved_context(messages, hits, route.context_header), 0
         return fitted.hits, fitted.messages, fitted.trimmed
 
+    async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
+        """vLLM's non-streaming completion, re-loading a lost adapter once."""
+        try:
+            return await self.upstream.chat(prepared.body)
+        except UpstreamError as exc:
+            if not await self._reload_if_lost(prepared, exc):
+                raise
+        return await self.upstream.chat(prepared.body)
+
     async def _stream(self, prepared: PreparedChat, entered: float) -> AsyncIterator[str]:
         """Server-sent events. The first chunk is awaited before returning, so that an upstream failure
         becomes a proper HTTP error instead of a broken 200 stream."""
@@ -349,7 +347,10 @@ class ChatHandler:
             await streaming.close(chunks)
             raise
 
-    def _require_searcher(self) -> Searcher:
-        if self.searcher is None:
-            raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
-        return self.searcher
+    async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
+        """After vLLM answered 404 for this request's adapter (unloaded by another gateway sharing the
+        server, or lost in a restart), load it again; True if the request should be sent once more."""
+        adapter = prepared.route.adapter
+        if exc.status_code != 404 or adapter is None:
+            return False
+        return await self.adapters.reload_lost(adapter)
