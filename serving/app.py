@@ -100,6 +100,8 @@ def model_cards(
                     "k": route.k,
                     "search": route.search.get("mode", "dense"),
                     "auto_threshold": route.auto_threshold,
+                    "default_max_tokens": route.answer.default,
+                    "max_tokens_cap": route.answer.cap,
                     "description": route.description,
                 },
             )

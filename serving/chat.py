@@ -19,6 +19,7 @@ from retrieval.errors import RetrievalError
 from serving import streaming
 from serving.adapters import AdapterPool
 from serving.admission import Admission
+from serving.answer_length import answer_limit, limited
 from serving.auth import OPEN, Principal
 from serving.budget import TokenCounter, fit_context
 from serving.errors import (
@@ -31,7 +32,7 @@ from serving.errors import (
 )
 from serving.live_index import SnapshotSearcher
 from serving.policy import Decision, after_search, before_search
-from serving.protocol import ChatCompletionRequest, openai_shaped
+from serving.protocol import ChatCompletionRequest, RequestExtension, openai_shaped
 from serving.routing import Route, pin_route, select_route
 from serving.thresholds import ThresholdBook
 from serving.upstream import Generation
@@ -79,8 +80,7 @@ class Budget:
 
     counter: TokenCounter
     context_len: int
-    answer_reserve: int = 256
-    """Tokens kept for the answer when a request sets no `max_tokens`."""
+    """vLLM's `max_model_len`: prompt, sources and the answer's limit (`serving/answer_length.py`)."""
 
 
 @dataclass
@@ -186,25 +186,24 @@ class ChatHandler:
     async def prepare(
         self, request: ChatCompletionRequest, model: ModelRef, principal: Principal = OPEN
     ) -> PreparedChat:
-        """Resolve the route, apply its retrieval policy and the context budget, build the upstream body."""
+        """Resolve the route, apply its retrieval policy, answer length and context budget, and build the
+        upstream body."""
         principal.check_route(model)
         route = await self.resolve(model)
         messages = [message.model_dump(exclude_none=True) for message in request.messages]
-        extension_in = request.lorag
-        policy = (extension_in.retrieval if extension_in else None) or route.retrieval
-        k = (extension_in.k if extension_in else None) or route.k
-        query = last_user_text(messages)
-        decision = before_search(policy, bool(query))
-        hits: list[Hit] = []
-        snapshot_id = None
-        if decision.retrieve:
-            hits, snapshot_id, decision = await self._retrieve(route, query, k, decision)
+        body = request.upstream_body(route.upstream_model, messages)
+        limit = answer_limit(body, route.answer)
+        extension_in = request.lorag or RequestExtension()
+        hits, snapshot_id, decision = await self._sources(route, messages, extension_in)
         trimmed = 0
-        tools = request.model_dump(include={"tools"}, exclude_none=True).get("tools") if hits else None
         if hits and self.budget is not None:
-            hits, messages, trimmed = await self._fit(request, route, messages, hits, tools)
+            hits, messages, trimmed = await self._fit(route, messages, hits, limit.tokens, body.get("tools"))
         else:
             messages = with_retrieved_context(messages, hits, route.context_header)
+        body = limited({**body, "messages": messages}, limit)
+        if request.stream:
+            # Always ask vLLM for usage so that token metrics are exact; dropped again if not asked for.
+            body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
         extension = {
             "route": route.model_name,
             "adapter": str(route.adapter.ref) if route.adapter else None,
@@ -213,21 +212,23 @@ class ChatHandler:
             **decision.report(),
             "sources": len(hits),
             "trimmed": trimmed,
+            **limit.report(),
         }
-        body = request.upstream_body(route.upstream_model, messages)
-        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        if request.stream:
-            # Always ask vLLM for usage so that token metrics are exact; dropped again if not asked for.
-            body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
-        prepared = PreparedChat(
-            route,
-            body,
-            citations_for(hits, snapshot_id or "", bool(extension_in and extension_in.include_text)),
-            extension,
-            "rag" if hits else "none",
-        )
-        prepared.client_wants_usage = wants_usage
+        citations = citations_for(hits, snapshot_id or "", extension_in.include_text)
+        prepared = PreparedChat(route, body, citations, extension, "rag" if hits else "none")
+        prepared.client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         return prepared
+
+    async def _sources(
+        self, route: Route, messages: list[dict[str, Any]], extension: RequestExtension
+    ) -> tuple[list[Hit], str | None, Decision]:
+        """The retrieval policy's decision and, if it retrieves, the hits and their snapshot."""
+        policy = extension.retrieval or route.retrieval
+        query = last_user_text(messages)
+        decision = before_search(policy, bool(query))
+        if not decision.retrieve:
+            return [], None, decision
+        return await self._retrieve(route, query, extension.k or route.k, decision)
 
     async def resolve(self, model: ModelRef) -> Route:
         """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
@@ -284,14 +285,14 @@ class ChatHandler:
 
     async def _fit(
         self,
-        request: ChatCompletionRequest,
         route: Route,
         messages: list[dict[str, Any]],
         hits: list[Hit],
+        answer: int,
         tools: list[dict[str, Any]] | None,
     ) -> tuple[list[Hit], list[dict[str, Any]], int]:
+        """The best-ranked hits that fit the context with `answer` tokens left, in the messages."""
         assert self.budget is not None
-        answer = request.max_completion_tokens or request.max_tokens or self.budget.answer_reserve
         try:
             fitted = await asyncio.to_thread(
                 fit_context,

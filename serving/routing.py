@@ -6,9 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.settings import RouteConfig
+from core.settings import RouteConfig, Settings
 from core.types import ModelRef
+from serving.answer_length import AnswerLength
 from serving.errors import NotFoundError
+
+DEFAULT_LENGTH = AnswerLength(
+    Settings.model_fields["default_max_tokens"].default, Settings.model_fields["max_tokens_cap"].default
+)
+"""The answer length of routes that set none, when no settings say otherwise (`Settings`' defaults)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Route:
     """The route config's pinned `auto` threshold (None: calibrated or default)."""
     context_header: str | None = None
     """The instruction above the sources (None: lorag's default)."""
+    answer: AnswerLength = DEFAULT_LENGTH
+    """The default and the cap on generated tokens."""
     pinned: str | None = None
     """The adapter version a request pinned (`model="demo@v2"`); None: the route's current version."""
 
@@ -57,9 +65,13 @@ class RouteConfigError(ValueError):
 
 
 def build_routes(
-    configs: Mapping[str, RouteConfig], base_model: str, adapters: Mapping[str, ServedAdapter]
+    configs: Mapping[str, RouteConfig],
+    base_model: str,
+    adapters: Mapping[str, ServedAdapter],
+    length: AnswerLength = DEFAULT_LENGTH,
 ) -> dict[str, Route]:
-    """Resolve route configs against the base model's served name and the registry's current adapters."""
+    """Resolve route configs against the base model's served name and the registry's current adapters;
+    `length` applies where a route sets no answer length of its own."""
     routes: dict[str, Route] = {}
     for name, config in configs.items():
         adapter = None
@@ -81,8 +93,19 @@ def build_routes(
             search_options(config),
             config.auto_threshold,
             config.context_header,
+            answer_length(config, length),
         )
     return routes
+
+
+def answer_length(config: RouteConfig, fallback: AnswerLength) -> AnswerLength:
+    """The route's own answer length, field by field, else `fallback`'s."""
+    default = config.default_max_tokens or fallback.default
+    cap = config.max_tokens_cap or fallback.cap
+    try:
+        return AnswerLength(default, cap)
+    except ValueError as exc:
+        raise RouteConfigError(str(exc)) from exc
 
 
 def search_options(config: RouteConfig) -> dict[str, Any]:

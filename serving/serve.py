@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from core.models import resolve_model
 from core.settings import Settings
 from serving.adapters import RegisteredAdapters
+from serving.answer_length import AnswerLength
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
 from serving.live_index import LiveSearcher, SnapshotSearcher
@@ -174,7 +175,7 @@ def context_budget(settings: Settings, endpoint: VLLMEndpoint, cards: list[dict[
         log.warning("vLLM does not report max_model_len for %s: sources are not trimmed", endpoint.base_model)
         return None
     counter = load_counter(local_model_path(settings.chat_model, settings.cache_dir))
-    return Budget(counter, context_len, settings.answer_reserve_tokens) if counter else None
+    return Budget(counter, context_len) if counter else None
 
 
 async def _with_client(client: VLLMClient | ReplicaSet, coroutine):  # type: ignore[no-untyped-def]
@@ -242,7 +243,8 @@ def serve(settings: Settings) -> None:
         raise ValueError("--refresh-every needs a route that retrieves; no configured route does")
     endpoint = locate_vllm(settings)
     adapters = RegisteredAdapters(settings.adapters_dir).for_routes(settings.routes, settings.chat_model)
-    routes = build_routes(settings.routes, endpoint.base_model, adapters)
+    length = AnswerLength(settings.default_max_tokens, settings.max_tokens_cap)
+    routes = build_routes(settings.routes, endpoint.base_model, adapters, length)
     searcher, embedder = open_searcher(settings) if needs_index(settings) else (None, None)
     start_managed(endpoint, settings.chat_model)
     try:

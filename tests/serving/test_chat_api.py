@@ -33,8 +33,9 @@ def test_base_route_goes_to_base_model_without_retrieval(client, upstream, searc
         "reason": "policy never",
         "sources": 0,
         "trimmed": 0,
+        "max_tokens": 512,
     }
-    assert upstream.bodies[0]["model"] == BASE
+    assert upstream.bodies[0]["model"] == BASE and upstream.bodies[0]["max_tokens"] == 512
     assert searcher.queries == []
 
 

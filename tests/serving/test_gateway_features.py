@@ -62,7 +62,7 @@ def test_request_can_turn_retrieval_off_on_a_rag_route(client, upstream, searche
 
 
 def test_sources_are_trimmed_to_the_context_then_400(routes, upstream, searcher):
-    budget = Budget(WordCounter(), context_len=60, answer_reserve=10)
+    budget = Budget(WordCounter(), context_len=60)
     client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher, budget=budget)))
     fits = chat(client, model="base+rag", max_tokens=10)
     assert fits.status_code == 200, fits.text
