@@ -90,9 +90,15 @@ class RegisteredAdapters:
         return found
 
 
+DIGEST_CHARS = 8
+"""Hex digits of the adapter's content hash in the name vLLM serves it under."""
+
+
 def served(version: AdapterVersion) -> ServedAdapter:
-    """A registered version as the gateway serves it."""
-    return ServedAdapter(ModelRef(version.name, version.version), str(Path(version.path).resolve()))
+    """A registered version as the gateway serves it, named in vLLM by its content hash too."""
+    sha256 = version.manifest.get("adapter_sha256")
+    digest = str(sha256)[:DIGEST_CHARS] if sha256 else None
+    return ServedAdapter(ModelRef(version.name, version.version), str(Path(version.path).resolve()), digest)
 
 
 class AdapterPool:

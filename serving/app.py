@@ -91,7 +91,7 @@ def model_cards(
             ModelCard(
                 id=route.name,
                 created=created,
-                root=route.upstream_model,
+                root=str(route.adapter.ref) if route.adapter else route.upstream_model,
                 parent=base_model if route.adapter else None,
                 lorag={
                     "adapter": str(route.adapter.ref) if route.adapter else None,

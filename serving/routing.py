@@ -25,11 +25,15 @@ class ServedAdapter:
     """Its name and version, `demo@v2`: what responses, `/v1/models` and metrics show."""
     path: str
     """The directory vLLM loads it from."""
+    digest: str | None = None
+    """The first 8 hex digits of the registry's `adapter_sha256` (None: the registry recorded none)."""
 
     @property
     def upstream_name(self) -> str:
-        """The name vLLM serves it under (a changed adapter never reuses a name)."""
-        return str(self.ref)
+        """The name vLLM serves it under: `demo@v2-1a2b3c4d`. vLLM takes a name it already holds as loaded,
+        so two registries sharing one vLLM, each with its own `demo@v2`, must not load them under the same
+        name: the content hash keeps them apart (and a changed adapter never reuses a name)."""
+        return f"{self.ref}-{self.digest}" if self.digest else str(self.ref)
 
 
 @dataclass(frozen=True)

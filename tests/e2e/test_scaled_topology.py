@@ -21,6 +21,7 @@ import pytest
 from core.models import resolve_model
 from core.settings import Settings, VLLMSettings
 from retrieval.build import DEMO_CORPUS
+from serving.adapters import served
 from serving.vllm_process import ManagedVLLM, free_port
 from tests.e2e.conftest import LORAG, REPORT, lorag_env, stop, wait_for_health
 
@@ -138,7 +139,7 @@ def test_two_replicas_two_gateways_refresh_and_promotion(gateway, tmp_path):  # 
             e["snapshot"] == snapshot and e["adapter"] == candidate.served_name for e in latest.values()
         ), latest
         for replica in (gateway.vllm_url, replica_b.url):
-            assert candidate.served_name in served_models(replica, gateway.vllm_api_key), replica
+            assert served(candidate).upstream_name in served_models(replica, gateway.vllm_api_key), replica
         assert failures == [], failures[:3]
         assert len(seen) >= 4
         REPORT["scaled topology: requests during the switch"] = f"{len(seen)}, failed {len(failures)}"

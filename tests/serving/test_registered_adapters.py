@@ -33,7 +33,9 @@ def test_versions_current_and_lookups_read_the_registry(root):
     assert Path(current.path) == (root / "demo" / "v1").resolve()
     assert adapters.versions("demo") == ["v1", "v2"]
     v2 = adapters.version("demo", "v2")
-    assert v2 is not None and v2.upstream_name == "demo@v2"
+    sha = AdapterRegistry(root).get("demo", "v2").manifest["adapter_sha256"]
+    assert v2 is not None and v2.ref == ModelRef("demo", "v2") and v2.upstream_name == f"demo@v2-{sha[:8]}"
+    assert current.digest != v2.digest  # other weights, other hash
     assert adapters.version("demo", "v9") is None and adapters.current("nope") is None
 
 
@@ -42,3 +44,11 @@ def test_an_adapter_of_another_base_model_is_refused(root):
     with pytest.raises(RouteConfigError, match="trained on 'Other-7B'"):
         adapters.for_routes(default_routes(), "SmolLM2-135M-Instruct")
     assert adapters.for_routes(default_routes(), "Other-7B")["demo"].ref == ModelRef("demo", "v1")
+
+
+def test_a_version_without_a_recorded_hash_keeps_its_plain_name(root):
+    manifest = root / "demo" / "v1" / "manifest.json"
+    manifest.chmod(0o644)
+    manifest.write_text(manifest.read_text().replace('"adapter_sha256"', '"old_sha256"'))
+    v1 = RegisteredAdapters(root).version("demo", "v1")
+    assert v1 is not None and v1.upstream_name == "demo@v1"

@@ -11,7 +11,7 @@ import pytest
 
 from core.settings import RouteConfig, Settings
 from eval.datasets import DEMO_DATASET, load_questions
-from serving.adapters import RegisteredAdapters
+from serving.adapters import RegisteredAdapters, served
 from serving.app import GatewayOptions, GatewayParts, build_app
 from serving.routing import build_routes
 from tests.serving.fakes import FakeUpstream
@@ -56,9 +56,14 @@ def registry(settings, tmp_path):
     return registry
 
 
+def vllm_name(registry: AdapterRegistry, version: str) -> str:
+    """The name vLLM serves a version under (with its content hash)."""
+    return served(registry.get("demo", version)).upstream_name
+
+
 @pytest.fixture
-def upstream():
-    return KnowingUpstream(good={"demo@v1", "demo@v3"})
+def upstream(registry):  # type: ignore[no-untyped-def]
+    return KnowingUpstream(good={vllm_name(registry, "v1"), vllm_name(registry, "v3")})
 
 
 def gateway(settings: Settings, upstream: FakeUpstream, **keys: Any) -> httpx.AsyncClient:
@@ -84,9 +89,9 @@ def test_the_gate_refuses_a_worse_adapter_with_the_numbers(settings, registry, u
     assert not refused.value.result.passed
     assert registry.current("demo").version == "v1" and len(registry.history("demo")) == 1
     # The candidate was loaded under its versioned name, and both versions answered every static question.
-    assert ("demo@v2", str((registry.root / "demo" / "v2").resolve())) in upstream.loaded
+    assert (vllm_name(registry, "v2"), str((registry.root / "demo" / "v2").resolve())) in upstream.loaded
     asked = [body["model"] for body in upstream.bodies]
-    assert asked.count("demo@v2") == asked.count("demo@v1") == 24
+    assert asked.count(vllm_name(registry, "v2")) == asked.count(vllm_name(registry, "v1")) == 24
 
 
 def test_the_gate_passes_an_equal_adapter_and_records_its_verdict(settings, registry, upstream):
@@ -114,11 +119,11 @@ def test_a_margin_lets_a_small_drop_through(settings, registry):
 
     class Forgetful(KnowingUpstream):
         def _answer(self, body: dict[str, Any]) -> str:
-            if body["model"] == "demo@v2" and body["messages"][-1]["content"] in forgotten:
+            if body["model"] == vllm_name(registry, "v2") and body["messages"][-1]["content"] in forgotten:
                 return "I do not know."
             return super()._answer(body)
 
-    upstream = Forgetful(good={"demo@v1", "demo@v2"})
+    upstream = Forgetful(good={vllm_name(registry, "v1"), vllm_name(registry, "v2")})
     with pytest.raises(PromotionRefusedError, match="candidate 0.917"):
         promote(settings, upstream, "v2", margin=0.05)
     assert promote(settings, upstream, "v2", margin=0.1).gate.passed
