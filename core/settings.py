@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +51,12 @@ class RouteConfig(BaseModel):
     context_header: str | None = None
     """The instruction above the retrieved sources; unset uses lorag's default, which asks for "one short
     sentence" (right for the 135M demo model; larger models answer longer questions better without it)."""
+    default_max_tokens: int | None = Field(default=None, ge=1)
+    """Answer length for requests that set no `max_tokens` / `max_completion_tokens`; unset uses the global
+    `default_max_tokens`."""
+    max_tokens_cap: int | None = Field(default=None, ge=1)
+    """The most tokens a request on this route may generate (larger requests are clamped); unset uses the
+    global `max_tokens_cap`."""
     description: str = ""
     """Shown in `/v1/models`."""
 
@@ -215,8 +222,16 @@ class Settings(BaseSettings):
     """Requests sent to vLLM at once; more wait in a queue."""
     max_queue: int = Field(default=256, ge=0)
     """Requests waiting for a slot; past this the gateway answers 429 with Retry-After."""
-    answer_reserve_tokens: int = Field(default=256, ge=1)
-    """Tokens kept free for the answer when a request does not set `max_tokens` (context budget)."""
+    default_max_tokens: int = Field(default=512, ge=1)
+    """Answer length (tokens) for requests that set no `max_tokens` / `max_completion_tokens`, as stock
+    clients (the openai SDK, LangChain) send them: sent to vLLM, and kept free in the context budget. Without
+    it vLLM generates to the end of the context. A route may set its own."""
+    max_tokens_cap: int = Field(default=2048, ge=1)
+    """The most tokens any request may generate; a larger `max_tokens` is clamped and the response's
+    `lorag.max_tokens_capped` says so. A route may set its own."""
+    answer_reserve_tokens: int | None = Field(default=None, ge=1)
+    """Deprecated: the old name of `default_max_tokens` (which also limits generation); still read, with a
+    warning, when `default_max_tokens` is not set."""
     json_logs: bool = True
     """One JSON object per log line (with request ids); false: plain text."""
     restart_vllm: bool = True
@@ -280,6 +295,26 @@ class Settings(BaseSettings):
             if not name or "@" in name or "/" in name or name != name.strip():
                 raise ValueError(f"route name {name!r} must be non-empty, without '@', '/' or spaces")
         return routes
+
+    @model_validator(mode="after")
+    def _answer_lengths(self) -> Settings:
+        if self.answer_reserve_tokens is not None:
+            ignored = "default_max_tokens" in self.model_fields_set
+            warnings.warn(
+                "answer_reserve_tokens is deprecated: "
+                + ("ignored, default_max_tokens is set" if ignored else "use default_max_tokens"),
+                FutureWarning,
+                stacklevel=2,
+            )
+            if not ignored:
+                self.default_max_tokens = self.answer_reserve_tokens
+        for name, route in {"": RouteConfig(), **self.routes}.items():
+            default = route.default_max_tokens or self.default_max_tokens
+            cap = route.max_tokens_cap or self.max_tokens_cap
+            if default > cap:
+                where = f"route {name!r}: " if name else ""
+                raise ValueError(f"{where}default_max_tokens ({default}) is above max_tokens_cap ({cap})")
+        return self
 
     @property
     def index_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""The data that crosses package boundaries: chunks, search hits and citations."""
+"""The data that crosses package boundaries: chunks, search hits, citations and model names."""
 
 from __future__ import annotations
 
@@ -50,3 +50,25 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form used in responses."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model name as clients, the registry and reports write it: a route or adapter `name`, optionally
+    pinned to an adapter `version` as `name@version` (`demo@v2`, `demo+rag@v2`).
+
+    Parse it once, where the text arrives (a request's `model`, a CLI argument); pass the parsed value on."""
+
+    name: str
+    version: str | None = None
+    """The pinned adapter version (`v2`); None: not pinned."""
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """`demo@v3` → `ModelRef("demo", "v3")`; text without `@`, or with nothing after it, is not pinned
+        (and keeps its `@`, so that it names no route)."""
+        name, at, version = text.partition("@")
+        return cls(name, version) if at and version else cls(text)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name

@@ -38,8 +38,8 @@ def vllm_command(
         "--api-key", api_key,
         "--dtype", config.dtype,
         "--max-model-len", str(config.max_model_len),
-        *(["--enable-lora", "--max-loras", str(config.max_loras), "--max-lora-rank", str(config.max_lora_rank)]
-          if config.enable_lora else []),
+        *(["--enable-lora", "--max-loras", str(config.max_loras),
+           "--max-lora-rank", str(config.max_lora_rank)] if config.enable_lora else []),
         "--disable-uvicorn-access-log",
         *(["--enable-auto-tool-choice", "--tool-call-parser", config.tool_call_parser]
           if config.tool_call_parser else []),

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.prices import Price
 from core.settings import Settings
+from core.types import ModelRef
 from eval.bootstrap import summarize
 from eval.calibrate import HELD_OUT, Outcome, auto_scores, fit_threshold, retrieval_share, split
 from eval.datasets import Dataset, load_dataset
@@ -233,7 +234,7 @@ def calibrate_routes(
 
 
 def _search_mode(settings: Settings, route: str) -> str:
-    config = settings.routes.get(route.partition("@")[0])
+    config = settings.routes.get(ModelRef.parse(route).name)
     return config.search if config else "dense"
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.types import ModelRef
 from eval.datasets import DEMO_DATASET, Question, load_questions
 from eval.gates import GateResult, promotion_gate
 from eval.metrics import answer_contained
@@ -108,8 +109,8 @@ async def gate_candidate(
     admin_key = admin_key or next(iter(settings.admin_keys), None)
     current = AdapterRegistry(settings.adapters_dir).current(name)
     questions = gate_questions(dataset, kinds)
-    candidate_model = f"{route}@{version}"
-    models = [candidate_model] + ([f"{route}@{current.version}"] if current else [])
+    candidate_model = str(ModelRef(route, version))
+    models = [candidate_model] + ([str(ModelRef(route, current.version))] if current else [])
     client = http_client or httpx.AsyncClient(timeout=settings.request_timeout_s)
     try:
         await load_version(client, gateway_url, name, version, admin_key)
@@ -124,7 +125,7 @@ async def gate_candidate(
     finally:
         if http_client is None:
             await client.aclose()
-    check_answered_by(records, candidate_model, f"{name}@{version}")
+    check_answered_by(records, candidate_model, str(ModelRef(name, version)))
     current_scores = scores(records, models[1]) if current else None
     margin = settings.promotion_margin if margin is None else margin
     return promotion_gate(scores(records, candidate_model), current_scores, margin, metric="containment")

@@ -7,16 +7,17 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from fastapi import FastAPI
 
 from core.settings import ApiKey, Settings
-from serving.adapter_follow import AdapterFollower, CurrentAdapter, ServedModels
+from serving.adapter_follow import AdapterFollower
+from serving.adapters import AdapterPool, AdapterSource
 from serving.admission import Admission
 from serving.auth import Keyring
-from serving.chat import AdapterLookup, Budget, ChatHandler, Searcher
+from serving.chat import Budget, ChatHandler, Searcher
 from serving.embeddings import EmbeddingsHandler
 from serving.errors import install_error_handlers
 from serving.limits import BodyLimit
@@ -24,25 +25,57 @@ from serving.observability import Metrics, install_request_ids
 from serving.protocol import ModelCard
 from serving.routes import router
 from serving.routing import Route
+from serving.status import GatewayStatus
 from serving.supervisor import Restartable, VLLMSupervisor
 from serving.thresholds import ThresholdBook
 from serving.upstream import Upstream
 
+_SETTINGS = Settings.model_fields
+
 
 @dataclass(frozen=True)
-class Limits:
-    """Request limits (from `Settings`; the defaults suit tests)."""
+class GatewayOptions:
+    """The gateway's own settings; the defaults are `Settings`' (the one place they are set)."""
 
-    strict_requests: bool = False
-    max_request_bytes: int = 4 * 1024 * 1024
-    max_in_flight: int = 64
-    max_queue: int = 256
+    api_keys: Sequence[str | ApiKey] = ()
+    admin_keys: Sequence[str] = ()
+    strict_requests: bool = _SETTINGS["strict_requests"].default
+    max_request_bytes: int = _SETTINGS["max_request_bytes"].default
+    max_in_flight: int = _SETTINGS["max_in_flight"].default
+    max_queue: int = _SETTINGS["max_queue"].default
+    adapter_poll_s: float = _SETTINGS["adapter_poll_s"].default
+    adapter_keep_s: float | None = _SETTINGS["adapter_keep_s"].default
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            settings.strict_requests, settings.max_request_bytes, settings.max_in_flight, settings.max_queue
-        )
+    def from_settings(cls, settings: Settings) -> GatewayOptions:
+        """The options `settings` sets."""
+        return cls(**{field.name: getattr(settings, field.name) for field in fields(cls)})
+
+
+@dataclass(frozen=True)
+class GatewayParts:
+    """What a gateway app is built from, already constructed (tests hand it fakes)."""
+
+    routes: dict[str, Route]
+    upstream: Upstream
+    base_model: str
+    """The name vLLM serves the base model under (the `parent` of adapter routes in `/v1/models`)."""
+    searcher: Searcher | None = None
+    """The index; None when no route retrieves."""
+    registry: AdapterSource | None = None
+    """Registered adapter versions: pinning (`demo@v2`), `/v1/models` versions, and — polled every
+    `adapter_poll_s` — following promotions and rollbacks. None: the routes' versions only."""
+    thresholds: ThresholdBook | None = None
+    budget: Budget | None = None
+    embeddings: EmbeddingsHandler | None = None
+    managed: Restartable | None = None
+    """A vLLM the gateway started: watched, restarted if it dies, every adapter re-loaded."""
+    metrics: Metrics | None = None
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    """Tasks that run while the gateway serves (snapshot following, scheduled refresh)."""
+    on_shutdown: Callable[[], Awaitable[None]] | None = None
+    """Closes what the caller opened (the upstream client)."""
+    options: GatewayOptions = field(default_factory=GatewayOptions)
 
 
 def model_cards(
@@ -53,20 +86,22 @@ def model_cards(
     created = int(time.time())
     cards = []
     for route in routes.values():
-        adapter_name = route.adapter.served_name.partition("@")[0] if route.adapter else None
+        adapter_name = route.adapter.ref.name if route.adapter else None
         cards.append(
             ModelCard(
                 id=route.name,
                 created=created,
-                root=route.upstream_model,
+                root=str(route.adapter.ref) if route.adapter else route.upstream_model,
                 parent=base_model if route.adapter else None,
                 lorag={
-                    "adapter": route.adapter.served_name if route.adapter else None,
+                    "adapter": str(route.adapter.ref) if route.adapter else None,
                     "versions": versions(adapter_name) if versions and adapter_name else [],
                     "retrieval": route.retrieval,
                     "k": route.k,
                     "search": route.search.get("mode", "dense"),
                     "auto_threshold": route.auto_threshold,
+                    "default_max_tokens": route.answer.default,
+                    "max_tokens_cap": route.answer.cap,
                     "description": route.description,
                 },
             )
@@ -74,117 +109,77 @@ def model_cards(
     return cards
 
 
-def build_app(
-    routes: dict[str, Route],
-    upstream: Upstream,
-    searcher: Searcher | None,
-    *,
-    base_model: str,
-    api_keys: Sequence[str | ApiKey] = (),
-    admin_keys: Sequence[str] = (),
-    limits: Limits = Limits(),
-    on_shutdown: Callable[[], Awaitable[None]] | None = None,
-    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
-    adapter_version: AdapterLookup | None = None,
-    versions: Callable[[str], list[str]] | None = None,
-    thresholds: ThresholdBook | None = None,
-    budget: Budget | None = None,
-    embeddings: EmbeddingsHandler | None = None,
-    managed: Restartable | None = None,
-    metrics: Metrics | None = None,
-    current_adapter: CurrentAdapter | None = None,
-    adapter_poll_s: float = 5.0,
-    adapter_keep_s: float | None = None,
-) -> FastAPI:
-    """The gateway app. `background` tasks (snapshot following, scheduled refresh) run while it serves;
-    `on_shutdown` closes what the caller opened (the upstream client). A `managed` vLLM is watched and
-    restarted if it dies, with every adapter re-loaded. With `current_adapter` (the registry's aliases), the
-    routes follow promotions and rollbacks every `adapter_poll_s` seconds, and vLLM's loaded adapters are
-    reconciled with the ones the gateway uses; versions no route serves are unloaded after `adapter_keep_s`
-    idle seconds."""
-    metrics = metrics or Metrics()
-    thresholds = thresholds or ThresholdBook(None, None)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(job()) for job in background]
-        yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if on_shutdown is not None:
-            await on_shutdown()
-
-    app = FastAPI(title="lorag gateway", version="0.1.0", lifespan=lifespan)
-    admission = Admission(limits.max_in_flight, limits.max_queue)
+def build_app(parts: GatewayParts) -> FastAPI:
+    """The gateway app: the routes of `serving/routes.py` over a chat handler built from `parts`."""
+    options, metrics = parts.options, parts.metrics or Metrics()
+    admission = Admission(options.max_in_flight, options.max_queue)
+    serving = [route.adapter for route in parts.routes.values() if route.adapter]
+    lookup = parts.registry.version if parts.registry else None
+    adapters = AdapterPool(parts.upstream, lookup, serving, keep_s=options.adapter_keep_s)
     chat = ChatHandler(
-        routes,
-        upstream,
-        searcher,
-        adapter_version,
-        thresholds=thresholds,
-        budget=budget,
-        admission=admission,
+        parts.routes,
+        parts.upstream,
+        adapters,
+        admission,
+        parts.searcher,
+        thresholds=parts.thresholds,
+        budget=parts.budget,
         metrics=metrics,
-        strict=limits.strict_requests,
+        strict=options.strict_requests,
     )
     supervisor = None
-    if managed is not None:
-        supervisor = VLLMSupervisor(managed, chat.reload_adapters, metrics.upstream_restart)
-        background = [*background, supervisor.watch]
-    if current_adapter is not None:
+    if parts.managed is not None:
+        supervisor = VLLMSupervisor(parts.managed, adapters.reload_all, metrics.upstream_restart)
+    app = FastAPI(title="lorag gateway", version="0.1.0", lifespan=lifespan)
+    app.state.chat, app.state.adapters, app.state.embeddings = chat, adapters, parts.embeddings
+    app.state.keyring = Keyring(options.api_keys, options.admin_keys)
+    app.state.metrics, app.state.on_shutdown = metrics, parts.on_shutdown
+    probes = GatewayStatus(chat, adapters, admission, metrics, supervisor)
+    app.state.readiness, app.state.status = probes.readiness, probes.status
 
-        def routes_changed(new_routes: dict[str, Route]) -> None:
-            app.state.model_cards = model_cards(new_routes, base_model, versions)
-            metrics.adapters({n: r.adapter.served_name if r.adapter else None for n, r in new_routes.items()})
-
-        follower = AdapterFollower(
-            chat, cast(ServedModels, upstream), current_adapter, routes_changed, keep_s=adapter_keep_s
+    def routes_changed(routes: dict[str, Route]) -> None:
+        versions = parts.registry.versions if parts.registry else None
+        app.state.model_cards = model_cards(routes, parts.base_model, versions)
+        metrics.adapters(
+            {name: route.adapter.ref if route.adapter else None for name, route in routes.items()}
         )
-        background = [*background, lambda: follower.run(adapter_poll_s)]
-    app.state.chat = chat
-    app.state.embeddings = embeddings
-    app.state.model_cards = model_cards(routes, base_model, versions)
-    app.state.keyring = Keyring(api_keys, admin_keys)
-    app.state.metrics = metrics
-    metrics.adapters(
-        {name: route.adapter.served_name if route.adapter else None for name, route in routes.items()}
-    )
 
-    async def readiness() -> tuple[bool, dict[str, Any]]:
-        checks: dict[str, Any] = {}
-        healthy = getattr(upstream, "healthy", None)
-        checks["vllm"] = "ok" if healthy is None or await healthy() else "unreachable"
-        if supervisor is not None and supervisor.state != "running":
-            checks["vllm"] = supervisor.state
-        retrieves = any(route.retrieval != "never" for route in routes.values())
-        if retrieves:
-            checks["snapshot"] = searcher.current().snapshot_id if searcher is not None else None
-        ok = checks["vllm"] == "ok" and (not retrieves or checks["snapshot"] is not None)
-        return ok, checks
-
-    async def status() -> dict[str, Any]:
-        snapshot = searcher.current().snapshot_id if searcher is not None else None
-        metrics.snapshot(snapshot)
-        metrics.queue(admission.in_flight, admission.waiting)
-        calibrated = thresholds.calibrated
-        return {
-            "snapshot": snapshot,
-            "thresholds": calibrated.version if calibrated else None,
-            "adapters": sorted(chat.loaded),
-            "vllm": {
-                "state": supervisor.state if supervisor else "external",
-                "restarts": supervisor.restarts if supervisor else 0,
-                "pid": getattr(getattr(supervisor, "server", None), "pid", None),
-            },
-            "queue": {"in_flight": admission.in_flight, "waiting": admission.waiting},
-        }
-
-    app.state.readiness = readiness
-    app.state.status = status
+    routes_changed(parts.routes)
+    app.state.background = [*parts.background, *watchers(parts, chat, adapters, supervisor, routes_changed)]
     install_error_handlers(app)
     app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=options.max_request_bytes)
     install_request_ids(app)  # outermost: even a 413 carries a request id
     return app
+
+
+def watchers(
+    parts: GatewayParts,
+    chat: ChatHandler,
+    adapters: AdapterPool,
+    supervisor: VLLMSupervisor | None,
+    routes_changed: Callable[[dict[str, Route]], None],
+) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The gateway's own background tasks: the vLLM supervisor, and the registry follower that moves the
+    routes with promotions and rollbacks and keeps vLLM's adapters whole."""
+    jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    if supervisor is not None:
+        jobs.append(supervisor.watch)
+    if parts.registry is not None:
+        follower = AdapterFollower(chat, adapters, parts.registry.current, routes_changed)
+        poll_s = parts.options.adapter_poll_s
+        jobs.append(lambda: follower.run(poll_s))
+    return jobs
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run `app.state.background` while the app serves; then stop it and run `app.state.on_shutdown`."""
+    tasks = [asyncio.create_task(job()) for job in app.state.background]
+    yield
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if app.state.on_shutdown is not None:
+        await app.state.on_shutdown()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.settings import ApiKey
+from core.types import ModelRef
 from serving.errors import AuthenticationError, PermissionDeniedError
 
 
@@ -20,13 +21,14 @@ class Principal:
     admin: bool = False
 
     def may_use(self, route: str) -> bool:
-        """`route` may be pinned (`demo@v2`): the route's own name decides."""
-        return self.routes is None or route.partition("@")[0] in self.routes
+        """Whether this caller may use the route named `route`."""
+        return self.routes is None or route in self.routes
 
-    def check_route(self, route: str) -> None:
-        if not self.may_use(route):
+    def check_route(self, model: ModelRef) -> None:
+        """403 unless this caller may use the route `model` names (a pin, `demo@v2`, does not matter)."""
+        if not self.may_use(model.name):
             raise PermissionDeniedError(
-                f"this API key may not use model {route!r}", param="model", code="model_not_allowed"
+                f"this API key may not use model {str(model)!r}", param="model", code="model_not_allowed"
             )
 
 

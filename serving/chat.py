@@ -7,19 +7,19 @@ client goes away closes its upstream stream, so vLLM stops generating for nobody
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import anyio
-
 from core.prompting import last_user_text, with_retrieved_context
-from core.types import Citation, Hit
+from core.types import Citation, Hit, ModelRef
 from retrieval.errors import RetrievalError
+from serving import streaming
+from serving.adapters import AdapterPool
 from serving.admission import Admission
+from serving.answer_length import answer_limit, limited
 from serving.auth import OPEN, Principal
 from serving.budget import TokenCounter, fit_context
 from serving.errors import (
@@ -29,14 +29,13 @@ from serving.errors import (
     RateLimitError,
     UpstreamError,
     UpstreamUnavailableError,
-    error_body,
 )
 from serving.live_index import SnapshotSearcher
 from serving.policy import Decision, after_search, before_search
-from serving.protocol import ChatCompletionRequest, openai_shaped
-from serving.routing import AdapterRef, Route, pin_route, select_route, split_pin
+from serving.protocol import ChatCompletionRequest, RequestExtension, openai_shaped
+from serving.routing import Route, pin_route, select_route
 from serving.thresholds import ThresholdBook
-from serving.upstream import Upstream
+from serving.upstream import Generation
 
 log = logging.getLogger("lorag.chat")
 
@@ -75,18 +74,13 @@ class NoMetrics:
     def rejected(self, reason: str) -> None: ...
 
 
-AdapterLookup = Callable[[str, str], AdapterRef | None]
-"""(adapter name, version) → the registered version, or None."""
-
-
 @dataclass(frozen=True)
 class Budget:
     """The context budget: how to count tokens and how many the model holds."""
 
     counter: TokenCounter
     context_len: int
-    answer_reserve: int = 256
-    """Tokens kept for the answer when a request sets no `max_tokens`."""
+    """vLLM's `max_model_len`: prompt, sources and the answer's limit (`serving/answer_length.py`)."""
 
 
 @dataclass
@@ -103,7 +97,7 @@ class PreparedChat:
 
     def decorate(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Report the route name (not vLLM's internal model name) and lorag's extension fields."""
-        payload["model"] = self.route.name
+        payload["model"] = self.route.model_name
         payload["citations"] = self.citations
         payload["lorag"] = self.extension
         return payload
@@ -133,108 +127,44 @@ class ChatHandler:
     def __init__(
         self,
         routes: dict[str, Route],
-        upstream: Upstream,
-        searcher: Searcher | None,
-        adapter_version: AdapterLookup | None = None,
+        upstream: Generation,
+        adapters: AdapterPool,
+        admission: Admission,
+        searcher: Searcher | None = None,
         *,
         thresholds: ThresholdBook | None = None,
         budget: Budget | None = None,
-        admission: Admission | None = None,
         metrics: ChatMetrics | None = None,
         strict: bool = False,
     ) -> None:
-        """`adapter_version(name, version)` finds a registered adapter version for `model="route@vN"`."""
+        """`adapters` loads the versions requests pin (`model="route@vN"`) and re-loads lost ones."""
         self.routes = routes
+        """Route name → route; replaced in one assignment when an adapter alias moves (`AdapterFollower`)."""
         self.upstream = upstream
+        self.adapters = adapters
+        self.admission = admission
         self.searcher = searcher
-        self.adapter_version = adapter_version
         self.thresholds = thresholds or ThresholdBook(None, None)
         self.budget = budget
-        self.admission = admission or Admission(max_in_flight=1024, max_queue=4096)
         self.metrics: ChatMetrics = metrics or NoMetrics()
         self.strict = strict
-        self.loaded: dict[str, str] = {
-            route.adapter.served_name: route.adapter.path for route in routes.values() if route.adapter
-        }
-        """Adapters vLLM serves for us (versioned name → path), to re-load after a vLLM restart."""
-        self.last_used: dict[str, float] = {}
-        """Versioned adapter name → `time.monotonic()` of its last request (idle old ones get unloaded)."""
-        self._loading = asyncio.Lock()
         self._unknown_seen: set[str] = set()
-
-    async def resolve(self, model: str) -> Route:
-        """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
-        name, version = split_pin(model)
-        route = select_route(self.routes, name)
-        if version is not None:
-            if route.adapter is None or self.adapter_version is None:
-                raise NotFoundError(
-                    f"route {name!r} has no adapter to pin to {version!r}",
-                    param="model",
-                    code="model_not_found",
-                )
-            adapter = await self.load_version(route.adapter.served_name.partition("@")[0], version)
-            route = pin_route(route, model, adapter)
-        if route.adapter is not None:
-            self.last_used[route.adapter.served_name] = time.monotonic()
-        return route
-
-    async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
-        """After vLLM answered 404 for this request's adapter (unloaded by another gateway sharing the
-        server, or lost in a restart), load it again; True if the request should be sent once more."""
-        adapter = prepared.route.adapter
-        if exc.status_code != 404 or adapter is None or self.adapter_version is None:
-            return False
-        log.warning("vLLM does not know adapter %s: loading it again", adapter.served_name)
-        async with self._loading:
-            self.loaded.pop(adapter.served_name, None)
-        name, _, version = adapter.served_name.partition("@")
-        await self.load_version(name, version)
-        return True
-
-    async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
-        """vLLM's non-streaming completion, re-loading a lost adapter once."""
-        try:
-            return await self.upstream.chat(prepared.body)
-        except UpstreamError as exc:
-            if not await self._reload_if_lost(prepared, exc):
-                raise
-        return await self.upstream.chat(prepared.body)
-
-    async def load_version(self, adapter_name: str, version: str) -> AdapterRef:
-        """Make vLLM serve a registered adapter version under its versioned name (once)."""
-        adapter = self.adapter_version(adapter_name, version) if self.adapter_version else None
-        if adapter is None:
-            raise NotFoundError(
-                f"adapter {adapter_name!r} has no version {version!r}", param="model", code="model_not_found"
-            )
-        async with self._loading:  # one load per version, however many requests ask at once
-            if adapter.served_name not in self.loaded:
-                await self.upstream.load_adapter(adapter.served_name, adapter.path)
-                self.loaded[adapter.served_name] = adapter.path
-        return adapter
-
-    async def reload_adapters(self) -> None:
-        """Load every adapter this gateway has used into a (restarted) vLLM."""
-        async with self._loading:
-            for served_name, path in self.loaded.items():
-                log.info("re-loading adapter %s", served_name)
-                await self.upstream.load_adapter(served_name, path)
 
     async def handle(
         self, request: ChatCompletionRequest, principal: Principal = OPEN
     ) -> dict[str, Any] | AsyncIterator[str]:
         """A completion (JSON payload) or, for `stream: true`, its server-sent events."""
         started = time.perf_counter()
-        route_name, mode = "unknown", "none"
+        model = ModelRef.parse(request.model)
+        # A label for the metrics even if the request fails: never the raw string (unbounded cardinality).
+        route_name = str(model) if model.name in self.routes else "unknown"
+        mode = "none"
         entered: float | None = None
-        if split_pin(request.model)[0] in self.routes:
-            route_name = request.model
         try:
             self._check_fields(request)
             entered = await self.admission.enter()
-            prepared = await self.prepare(request, principal)
-            route_name, mode = prepared.route.name, prepared.mode
+            prepared = await self.prepare(request, model, principal)
+            route_name, mode = prepared.route.model_name, prepared.mode
             if request.stream:
                 events = await self._stream(prepared, entered)
                 entered = None  # the stream now owns the slot
@@ -253,6 +183,68 @@ class ChatHandler:
             if entered is not None:
                 self.admission.leave(entered)
 
+    async def prepare(
+        self, request: ChatCompletionRequest, model: ModelRef, principal: Principal = OPEN
+    ) -> PreparedChat:
+        """Resolve the route, apply its retrieval policy, answer length and context budget, and build the
+        upstream body."""
+        principal.check_route(model)
+        route = await self.resolve(model)
+        messages = [message.model_dump(exclude_none=True) for message in request.messages]
+        body = request.upstream_body(route.upstream_model, messages)
+        limit = answer_limit(body, route.answer)
+        extension_in = request.lorag or RequestExtension()
+        hits, snapshot_id, decision = await self._sources(route, messages, extension_in)
+        trimmed = 0
+        if hits and self.budget is not None:
+            hits, messages, trimmed = await self._fit(route, messages, hits, limit.tokens, body.get("tools"))
+        else:
+            messages = with_retrieved_context(messages, hits, route.context_header)
+        body = limited({**body, "messages": messages}, limit)
+        if request.stream:
+            # Always ask vLLM for usage so that token metrics are exact; dropped again if not asked for.
+            body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
+        extension = {
+            "route": route.model_name,
+            "adapter": str(route.adapter.ref) if route.adapter else None,
+            "adapter_version": route.adapter.ref.version if route.adapter else None,
+            "snapshot": snapshot_id,
+            **decision.report(),
+            "sources": len(hits),
+            "trimmed": trimmed,
+            **limit.report(),
+        }
+        citations = citations_for(hits, snapshot_id or "", extension_in.include_text)
+        prepared = PreparedChat(route, body, citations, extension, "rag" if hits else "none")
+        prepared.client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return prepared
+
+    async def _sources(
+        self, route: Route, messages: list[dict[str, Any]], extension: RequestExtension
+    ) -> tuple[list[Hit], str | None, Decision]:
+        """The retrieval policy's decision and, if it retrieves, the hits and their snapshot."""
+        policy = extension.retrieval or route.retrieval
+        query = last_user_text(messages)
+        decision = before_search(policy, bool(query))
+        if not decision.retrieve:
+            return [], None, decision
+        return await self._retrieve(route, query, extension.k or route.k, decision)
+
+    async def resolve(self, model: ModelRef) -> Route:
+        """The route a request names; `route@vN` pins its adapter to version vN (loaded on first use)."""
+        route = select_route(self.routes, model.name)
+        if model.version is not None:
+            if route.adapter is None or not self.adapters.pinnable:
+                raise NotFoundError(
+                    f"route {model.name!r} has no adapter to pin to {model.version!r}",
+                    param="model",
+                    code="model_not_found",
+                )
+            route = pin_route(route, await self.adapters.version(route.adapter.ref.name, model.version))
+        if route.adapter is not None:
+            self.adapters.used(route.adapter)
+        return route
+
     def _check_fields(self, request: ChatCompletionRequest) -> None:
         unknown = request.unknown_fields()
         if unknown and self.strict:
@@ -270,50 +262,6 @@ class ChatHandler:
                 ", ".join(unknown),
             )
 
-    async def prepare(self, request: ChatCompletionRequest, principal: Principal = OPEN) -> PreparedChat:
-        """Resolve the route, apply its retrieval policy and the context budget, build the upstream body."""
-        principal.check_route(request.model)
-        route = await self.resolve(request.model)
-        messages = [message.model_dump(exclude_none=True) for message in request.messages]
-        extension_in = request.lorag
-        policy = (extension_in.retrieval if extension_in else None) or route.retrieval
-        k = (extension_in.k if extension_in else None) or route.k
-        query = last_user_text(messages)
-        decision = before_search(policy, bool(query))
-        hits: list[Hit] = []
-        snapshot_id = None
-        if decision.retrieve:
-            hits, snapshot_id, decision = await self._retrieve(route, query, k, decision)
-        trimmed = 0
-        tools = request.model_dump(include={"tools"}, exclude_none=True).get("tools") if hits else None
-        if hits and self.budget is not None:
-            hits, messages, trimmed = await self._fit(request, route, messages, hits, tools)
-        else:
-            messages = with_retrieved_context(messages, hits, route.context_header)
-        extension = {
-            "route": route.name,
-            "adapter": route.adapter.served_name if route.adapter else None,
-            "adapter_version": route.adapter.served_name.partition("@")[2] if route.adapter else None,
-            "snapshot": snapshot_id,
-            **decision.report(),
-            "sources": len(hits),
-            "trimmed": trimmed,
-        }
-        body = request.upstream_body(route.upstream_model, messages)
-        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        if request.stream:
-            # Always ask vLLM for usage so that token metrics are exact; dropped again if not asked for.
-            body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
-        prepared = PreparedChat(
-            route,
-            body,
-            citations_for(hits, snapshot_id or "", bool(extension_in and extension_in.include_text)),
-            extension,
-            "rag" if hits else "none",
-        )
-        prepared.client_wants_usage = wants_usage
-        return prepared
-
     async def _retrieve(
         self, route: Route, query: str, k: int, decision: Decision
     ) -> tuple[list[Hit], str, Decision]:
@@ -325,21 +273,26 @@ class ChatHandler:
             hits = await asyncio.to_thread(searcher.search, query, k, **route.search)
         except (RetrievalError, OSError, ValueError) as exc:  # a broken snapshot, a missing file, ...
             raise UpstreamUnavailableError(f"retrieval failed: {exc}") from exc
-        self.metrics.retrieval(route.name, time.perf_counter() - started)
-        threshold = self.thresholds.threshold(split_pin(route.name)[0], route.auto_threshold)
+        self.metrics.retrieval(route.model_name, time.perf_counter() - started)
+        threshold = self.thresholds.threshold(route.name, route.auto_threshold)
         decision = after_search(decision, hits, threshold)
         return (hits if decision.use else []), searcher.snapshot_id, decision
 
+    def _require_searcher(self) -> Searcher:
+        if self.searcher is None:
+            raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
+        return self.searcher
+
     async def _fit(
         self,
-        request: ChatCompletionRequest,
         route: Route,
         messages: list[dict[str, Any]],
         hits: list[Hit],
+        answer: int,
         tools: list[dict[str, Any]] | None,
     ) -> tuple[list[Hit], list[dict[str, Any]], int]:
+        """The best-ranked hits that fit the context with `answer` tokens left, in the messages."""
         assert self.budget is not None
-        answer = request.max_completion_tokens or request.max_tokens or self.budget.answer_reserve
         try:
             fitted = await asyncio.to_thread(
                 fit_context,
@@ -358,97 +311,47 @@ class ChatHandler:
             return hits, with_retrieved_context(messages, hits, route.context_header), 0
         return fitted.hits, fitted.messages, fitted.trimmed
 
+    async def _complete(self, prepared: PreparedChat) -> dict[str, Any]:
+        """vLLM's non-streaming completion, re-loading a lost adapter once."""
+        try:
+            return await self.upstream.chat(prepared.body)
+        except UpstreamError as exc:
+            if not await self._reload_if_lost(prepared, exc):
+                raise
+        return await self.upstream.chat(prepared.body)
+
     async def _stream(self, prepared: PreparedChat, entered: float) -> AsyncIterator[str]:
         """Server-sent events. The first chunk is awaited before returning, so that an upstream failure
         becomes a proper HTTP error instead of a broken 200 stream."""
-        chunks = aiter(self.upstream.stream_chat(prepared.body))
         try:
-            first = await anext(chunks, None)
+            first, chunks = await self._first_chunk(prepared)
         except UpstreamError as exc:
-            await _close(chunks)
             if not await self._reload_if_lost(prepared, exc):
                 raise
-            chunks = aiter(self.upstream.stream_chat(prepared.body))
-            try:
-                first = await anext(chunks, None)
-            except BaseException:
-                await _close(chunks)
-                raise
-        except BaseException:
-            await _close(chunks)
-            raise
-        self.metrics.first_token(prepared.route.name, time.perf_counter() - prepared.started)
-        return self._events(prepared, first, chunks, entered)
+            first, chunks = await self._first_chunk(prepared)
+        self.metrics.first_token(prepared.route.model_name, time.perf_counter() - prepared.started)
 
-    async def _events(
-        self,
-        prepared: PreparedChat,
-        first: dict[str, Any] | None,
-        chunks: AsyncIterator[dict[str, Any]],
-        entered: float,
-    ) -> AsyncIterator[str]:
-        status = 200
-        try:
-            if first is not None:
-                event = self._event(prepared, first)
-                if event:
-                    yield event
-                async for chunk in chunks:
-                    event = self._event(prepared, chunk)
-                    if event:
-                        yield event
-        except GatewayError as exc:
-            # Headers are gone; OpenAI clients surface an `error` event as an APIError.
-            status = exc.status_code
-            yield _sse(exc.body())
-        except Exception as exc:  # noqa: BLE001 - e.g. a malformed upstream line: end the stream cleanly
-            status = 500
-            yield _sse(error_body(f"internal error while streaming: {type(exc).__name__}", "internal_error"))
-        except BaseException:  # the client went away (cancelled): stop vLLM generating for nobody
-            status = 499
-            raise
-        finally:
-            await _close(chunks)
+        def on_end(status: int) -> None:
             self.admission.leave(entered)
             self.metrics.request(
-                prepared.route.name, prepared.mode, status, time.perf_counter() - prepared.started
+                prepared.route.model_name, prepared.mode, status, time.perf_counter() - prepared.started
             )
-        yield "data: [DONE]\n\n"
 
-    def _event(self, prepared: PreparedChat, chunk: dict[str, Any]) -> str | None:
-        """Rewrite the model name; the chunk that ends a choice also carries citations and the extension.
-        The usage chunk is counted, and passed on only if the client asked for it."""
-        chunk = openai_shaped(chunk)
-        usage = chunk.get("usage")
-        if usage and not chunk.get("choices"):
-            self.metrics.tokens(
-                prepared.route.name, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-            )
-            if not prepared.client_wants_usage:
-                return None
-        elif not prepared.client_wants_usage:
-            chunk.pop("usage", None)
-        chunk["model"] = prepared.route.name
-        if any(choice.get("finish_reason") for choice in chunk.get("choices", [])):
-            prepared.decorate(chunk)
-        return _sse(chunk)
+        return streaming.relay(prepared, first, chunks, self.metrics, on_end)
 
-    def _require_searcher(self) -> Searcher:
-        if self.searcher is None:
-            raise UpstreamUnavailableError("no index snapshot is loaded: run `lorag index build`")
-        return self.searcher
+    async def _first_chunk(self, prepared: PreparedChat) -> tuple[dict[str, Any] | None, streaming.Chunks]:
+        """Open vLLM's stream and read its first chunk (the stream is closed if that fails)."""
+        chunks = aiter(self.upstream.stream_chat(prepared.body))
+        try:
+            return await anext(chunks, None), chunks
+        except BaseException:
+            await streaming.close(chunks)
+            raise
 
-
-async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
-    """Close the upstream stream (its HTTP connection), even from inside a cancelled task."""
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await close()
-            except Exception as exc:  # noqa: BLE001 - closing must not mask the original outcome
-                log.debug("closing the upstream stream: %s", exc)
-
-
-def _sse(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    async def _reload_if_lost(self, prepared: PreparedChat, exc: UpstreamError) -> bool:
+        """After vLLM answered 404 for this request's adapter (unloaded by another gateway sharing the
+        server, or lost in a restart), load it again; True if the request should be sent once more."""
+        adapter = prepared.route.adapter
+        if exc.status_code != 404 or adapter is None:
+            return False
+        return await self.adapters.reload_lost(adapter)

@@ -30,6 +30,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.types import ModelRef
+
 # From a cache hit on a tiny route (~1 ms) to a long generation (minutes); Prometheus' defaults stop at 10 s.
 LATENCY_BUCKETS = (
     0.001,
@@ -132,10 +134,12 @@ class Metrics:
         _replace(self._snapshot, self._snapshot_labels, [] if snapshot_id is None else [(snapshot_id,)])
         self._snapshot_labels = set() if snapshot_id is None else {(snapshot_id,)}
 
-    def adapters(self, served: Mapping[str, str | None]) -> None:
-        """Route → served adapter name ("demo@v1") or None for the base model; replaces the previous mapping.
-        Base-model routes get empty `adapter` and `version` labels so every route is listed."""
-        labels = [(route, *_split_served(name)) for route, name in served.items()]
+    def adapters(self, served: Mapping[str, ModelRef | None]) -> None:
+        """Route → served adapter version (`demo@v1`) or None for the base model; replaces the previous
+        mapping. Base-model routes get empty `adapter` and `version` labels so every route is listed."""
+        labels = [
+            (route, ref.name if ref else "", (ref and ref.version) or "") for route, ref in served.items()
+        ]
         _replace(self._adapters, self._adapter_labels, labels)
         self._adapter_labels = set(labels)
 
@@ -165,14 +169,6 @@ def _replace(gauge: Gauge, old: set[tuple[str, ...]], new: Iterable[tuple[str, .
         gauge.labels(*labels).set(1)
     for labels in old - new:
         gauge.remove(*labels)
-
-
-def _split_served(name: str | None) -> tuple[str, str]:
-    """ "demo@v1" → ("demo", "v1"); None (base model) → ("", "")."""
-    if name is None:
-        return "", ""
-    adapter, _, version = name.partition("@")
-    return adapter, version
 
 
 # --- request ids -------------------------------------------------------------------------------------------

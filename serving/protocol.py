@@ -305,7 +305,7 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "lorag"
     root: str
-    """The vLLM model the route generates with (base model or versioned adapter)."""
+    """The model the route generates with: the base model or the adapter version (`demo@v2`)."""
     parent: str | None = None
     """The base model, for routes served by an adapter (as vLLM lists LoRA adapters)."""
     # --- lorag extension ---

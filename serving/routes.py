@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from serving.adapters import AdapterPool
 from serving.auth import Keyring, Principal
 from serving.chat import ChatHandler
 from serving.embeddings import EmbeddingRequest, EmbeddingsHandler
@@ -112,9 +113,9 @@ class AdapterLoad(BaseModel):
 async def load_adapter(body: AdapterLoad, request: Request) -> dict[str, Any]:
     """Load a registered adapter version into vLLM under its versioned name: `{"name": "demo", "version":
     "v2"}`; requests can then pin it (`model="demo@v2"`)."""
-    handler: ChatHandler = request.app.state.chat
-    adapter = await handler.load_version(body.name, body.version)
-    return {"loaded": adapter.served_name}
+    adapters: AdapterPool = request.app.state.adapters
+    adapter = await adapters.version(body.name, body.version)
+    return {"loaded": str(adapter.ref)}
 
 
 router.include_router(v1)

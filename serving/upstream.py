@@ -11,7 +11,7 @@ import httpx
 from serving.errors import UpstreamError, UpstreamUnavailableError
 
 
-class Upstream(Protocol):
+class Generation(Protocol):
     """What the chat handler needs from a generation backend."""
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -22,9 +22,25 @@ class Upstream(Protocol):
         """The chunks of a streaming chat completion, decoded, up to (not including) `[DONE]`."""
         ...
 
+
+class AdapterControl(Protocol):
+    """What the adapter pool needs: load and unload LoRA adapters, and list what is served."""
+
     async def load_adapter(self, served_name: str, path: str) -> None:
         """Make a LoRA adapter servable under `served_name`."""
         ...
+
+    async def unload_adapter(self, served_name: str) -> None:
+        """Forget the adapter served under `served_name` (unknown names count as done)."""
+        ...
+
+    async def models(self) -> list[dict[str, Any]]:
+        """vLLM's model cards: the base model and the loaded adapters."""
+        ...
+
+
+class Upstream(Generation, AdapterControl, Protocol):
+    """A vLLM server (or a set of replicas) as the gateway uses it: `VLLMClient`, `ReplicaSet`."""
 
 
 class VLLMClient:

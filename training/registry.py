@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.types import ModelRef
 from training import history
 from training.compatibility import Requirements, check_compatible
 from training.fingerprint import file_sha256, files_sha256
@@ -74,7 +75,7 @@ class AdapterVersion:
     @property
     def served_name(self) -> str:
         """The model name vLLM serves this version under."""
-        return f"{self.name}@{self.version}"
+        return str(ModelRef(self.name, self.version))
 
 
 class AdapterRegistry:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import load_settings
+from core.settings import RouteConfig, Settings, load_settings
 
 
 def test_defaults_have_the_four_routes(monkeypatch, tmp_path):
@@ -58,3 +58,20 @@ def test_bad_values_are_rejected(monkeypatch, tmp_path):
         load_settings(api_keys=["k", " "])
     with pytest.raises(ValueError, match="unknown_field|extra"):
         load_settings(unknown_field=1)
+
+
+def test_answer_lengths_default_to_512_capped_at_2048_and_a_default_above_its_cap_is_refused():
+    settings = Settings()
+    assert (settings.default_max_tokens, settings.max_tokens_cap) == (512, 2048)
+    with pytest.raises(ValueError, match="route 'kb': default_max_tokens \\(300\\) is above max_tokens_cap"):
+        Settings(routes={"kb": RouteConfig(default_max_tokens=300, max_tokens_cap=200)})
+    with pytest.raises(ValueError, match="default_max_tokens \\(4096\\) is above max_tokens_cap \\(2048\\)"):
+        Settings(default_max_tokens=4096)
+
+
+def test_the_old_answer_reserve_setting_maps_to_the_default_with_a_warning(monkeypatch):
+    monkeypatch.setenv("LORAG_ANSWER_RESERVE_TOKENS", "300")
+    with pytest.warns(FutureWarning, match="answer_reserve_tokens is deprecated: use default_max_tokens"):
+        assert Settings().default_max_tokens == 300
+    with pytest.warns(FutureWarning, match="ignored, default_max_tokens is set"):
+        assert Settings(default_max_tokens=100).default_max_tokens == 100

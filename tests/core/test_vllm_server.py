@@ -33,21 +33,3 @@ def test_public_bind_without_keys_is_refused():
         check_bind(Settings(host="0.0.0.0"))
     check_bind(Settings(host="0.0.0.0", api_keys=["k"]))
     check_bind(Settings())
-
-
-def test_an_adapter_of_another_base_model_is_refused(tmp_path):
-    from serving.routing import RouteConfigError
-    from serving.serve import registered_adapters
-    from training.registry import AdapterRegistry
-
-    source = tmp_path / "adapter"
-    source.mkdir()
-    (source / "adapter_config.json").write_text("{}")
-    registry = AdapterRegistry(tmp_path / "home" / "adapters")
-    registry.set_current("demo", registry.register("demo", source, {"base_model": "Other-7B"}).version)
-    settings = Settings(home=tmp_path / "home")
-    with pytest.raises(RouteConfigError, match="trained on 'Other-7B'"):
-        registered_adapters(settings)
-    assert registered_adapters(Settings(home=tmp_path / "home", chat_model="Other-7B"))[
-        "demo"
-    ].served_name == ("demo@v1")

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from serving.adapters import served
 from tests.e2e.stack import REPORT
 from tests.e2e.test_eval import lorag
 
@@ -57,16 +58,19 @@ def test_promote_and_rollback_are_served_without_restart(gateway, client):  # ty
     assert f"{candidate.served_name} is current" in result.stdout, result.stdout
     took = wait_for(lambda: served_by(client, "demo") == candidate.served_name)
     REPORT["promotion picked up by the running gateway"] = f"{took:.1f} s after the alias moved"
-    assert served_by(client, "demo+rag") == candidate.served_name and candidate.served_name in vllm_models(
-        gateway
-    )
+    assert served_by(client, "demo+rag") == candidate.served_name
+    assert served(candidate).upstream_name in vllm_models(gateway)  # vLLM knows it by its content hash too
 
     lorag(gateway, "adapters", "rollback", "demo")
     wait_for(lambda: served_by(client, "demo") == before.served_name)
 
 
 def test_adapters_vllm_lost_are_loaded_again(gateway, client):  # type: ignore[no-untyped-def]
-    name = served_by(client, "demo")
+    from training.registry import AdapterRegistry
+
+    current = AdapterRegistry(gateway.home / "adapters").current("demo")
+    assert current is not None and served_by(client, "demo") == current.served_name
+    name = served(current).upstream_name
     headers = {"Authorization": f"Bearer {gateway.vllm_api_key}"}
     response = httpx.post(
         f"{gateway.vllm_url}/v1/unload_lora_adapter", json={"lora_name": name}, headers=headers
@@ -74,4 +78,4 @@ def test_adapters_vllm_lost_are_loaded_again(gateway, client):  # type: ignore[n
     assert response.status_code == 200, response.text
     assert name not in vllm_models(gateway)
     wait_for(lambda: name in vllm_models(gateway))  # the gateway's reconciliation put it back
-    assert served_by(client, "demo") == name
+    assert served_by(client, "demo") == current.served_name

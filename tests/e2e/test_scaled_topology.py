@@ -23,6 +23,7 @@ from core.processes import free_port, stop_process, wait_healthy
 from core.settings import Settings, VLLMSettings
 from core.vllm_server import ManagedVLLM
 from retrieval.build import DEMO_CORPUS
+from serving.adapters import served
 from tests.e2e.stack import LORAG, REPORT, lorag_env
 
 pytestmark = pytest.mark.e2e
@@ -139,7 +140,7 @@ def test_two_replicas_two_gateways_refresh_and_promotion(gateway, tmp_path):  # 
             e["snapshot"] == snapshot and e["adapter"] == candidate.served_name for e in latest.values()
         ), latest
         for replica in (gateway.vllm_url, replica_b.url):
-            assert candidate.served_name in served_models(replica, gateway.vllm_api_key), replica
+            assert served(candidate).upstream_name in served_models(replica, gateway.vllm_api_key), replica
         assert failures == [], failures[:3]
         assert len(seen) >= 4
         REPORT["scaled topology: requests during the switch"] = f"{len(seen)}, failed {len(failures)}"

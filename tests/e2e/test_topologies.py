@@ -55,9 +55,11 @@ def test_client_errors_are_openai_errors_not_500s(client):  # type: ignore[no-un
     with pytest.raises(openai.BadRequestError) as empty:
         client.chat.completions.create(model="base", messages=[])
     assert empty.value.body["param"] == "messages"
-    # Too long for the model's context: vLLM's own 400 is passed on, not turned into a 500.
+    # A prompt too long for the model's context: vLLM's own 400 is passed on, not turned into a 500. (A
+    # `max_tokens` beyond the context no longer reaches vLLM: the route's cap clamps it.)
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="base", messages=messages, max_tokens=100_000)
+        long = [{"role": "user", "content": "hi " * 5000}]
+        client.chat.completions.create(model="base", messages=long, max_tokens=4)
 
 
 def test_a_pinned_adapter_version_is_loaded_on_first_use(client, gateway):  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ from core.settings import RouteConfig, Settings
 from eval import promotion
 from eval.datasets import DEMO_DATASET, load_questions
 from eval.promotion import GateError, PromotionRefusedError, promote_with_gate
-from serving.app import build_app
+from serving.adapters import RegisteredAdapters, served
+from serving.app import GatewayOptions, GatewayParts, build_app
 from serving.routing import build_routes
-from serving.serve import adapter_lookup, registered_adapters
 from tests.serving.fakes import FakeUpstream
 from training.registry import AdapterRegistry, TamperedAdapterError
 
@@ -56,15 +56,22 @@ def registry(settings, tmp_path):
     return registry
 
 
+def vllm_name(registry: AdapterRegistry, version: str) -> str:
+    """The name vLLM serves a version under (with its content hash)."""
+    return served(registry.get("demo", version)).upstream_name
+
+
 @pytest.fixture
-def upstream():
-    return KnowingUpstream(good={"demo@v1", "demo@v3"})
+def upstream(registry):  # type: ignore[no-untyped-def]
+    return KnowingUpstream(good={vllm_name(registry, "v1"), vllm_name(registry, "v3")})
 
 
 def gateway(settings: Settings, upstream: FakeUpstream, **keys: Any) -> httpx.AsyncClient:
     """The real gateway app, served in-process to an httpx client (what the openai client rides on)."""
-    routes = build_routes(settings.routes, BASE, registered_adapters(settings))
-    app = build_app(routes, upstream, None, base_model=BASE, adapter_version=adapter_lookup(settings), **keys)
+    registry = RegisteredAdapters(settings.adapters_dir)
+    routes = build_routes(settings.routes, BASE, registry.for_routes(settings.routes, BASE))
+    options = GatewayOptions(**keys)
+    app = build_app(GatewayParts(routes, upstream, BASE, registry=registry, options=options))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=GATEWAY)
 
 
@@ -82,9 +89,9 @@ def test_the_gate_refuses_a_worse_adapter_with_the_numbers(settings, registry, u
     assert not refused.value.result.passed
     assert registry.current("demo").version == "v1" and len(registry.history("demo")) == 1
     # The candidate was loaded under its versioned name, and both versions answered every static question.
-    assert ("demo@v2", str((registry.root / "demo" / "v2").resolve())) in upstream.loaded
+    assert (vllm_name(registry, "v2"), str((registry.root / "demo" / "v2").resolve())) in upstream.loaded
     asked = [body["model"] for body in upstream.bodies]
-    assert asked.count("demo@v2") == asked.count("demo@v1") == 24
+    assert asked.count(vllm_name(registry, "v2")) == asked.count(vllm_name(registry, "v1")) == 24
 
 
 def test_the_gate_passes_an_equal_adapter_and_records_its_verdict(settings, registry, upstream):
@@ -112,11 +119,11 @@ def test_a_margin_lets_a_small_drop_through(settings, registry):
 
     class Forgetful(KnowingUpstream):
         def _answer(self, body: dict[str, Any]) -> str:
-            if body["model"] == "demo@v2" and body["messages"][-1]["content"] in forgotten:
+            if body["model"] == vllm_name(registry, "v2") and body["messages"][-1]["content"] in forgotten:
                 return "I do not know."
             return super()._answer(body)
 
-    upstream = Forgetful(good={"demo@v1", "demo@v2"})
+    upstream = Forgetful(good={vllm_name(registry, "v1"), vllm_name(registry, "v2")})
     with pytest.raises(PromotionRefusedError, match="candidate 0.917"):
         promote(settings, upstream, "v2", margin=0.05)
     assert promote(settings, upstream, "v2", margin=0.1).gate.passed

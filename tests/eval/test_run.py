@@ -9,11 +9,9 @@ from openai import AsyncOpenAI
 from core.settings import RouteConfig
 from eval.datasets import Question
 from eval.run import run_questions
-from serving.app import build_app
-from serving.routing import AdapterRef, build_routes
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeUpstream
-from tests.serving.test_gateway_features import ScoredSearcher
+from serving.app import GatewayParts, build_app
+from serving.routing import build_routes
+from tests.serving.fakes import BASE, FakeUpstream, ScoredSearcher, served
 
 
 @pytest.fixture
@@ -28,7 +26,7 @@ def routes():  # type: ignore[no-untyped-def]
         "base+rag": RouteConfig(retrieval="always", k=3),
         "demo": RouteConfig(adapter="demo"),
     }
-    return build_routes(configs, BASE, {"demo": AdapterRef("demo@v1", "/adapters/demo/v1")})
+    return build_routes(configs, BASE, {"demo": served("demo@v1", "/adapters/demo/v1")})
 
 
 class FailingForDemo(FakeUpstream):
@@ -41,7 +39,7 @@ class FailingForDemo(FakeUpstream):
 
 @pytest.mark.anyio
 async def test_records_carry_answer_mode_sources_tokens_and_errors(routes):
-    app = build_app(routes, FailingForDemo(), ScoredSearcher(0.8), base_model=BASE)
+    app = build_app(GatewayParts(routes, FailingForDemo(), BASE, ScoredSearcher(0.8)))
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw/v1")
     client = AsyncOpenAI(base_url="http://gw/v1", api_key="x", http_client=http, max_retries=0)
     questions = [Question("q1", "How much is the Driftglass 3?", ["$319"], "evolving", ["pricing.md"])]
@@ -64,7 +62,7 @@ async def test_records_carry_answer_mode_sources_tokens_and_errors(routes):
 async def test_policy_and_k_overrides_reach_the_gateway(routes):
     upstream = FakeUpstream()
     searcher = ScoredSearcher(0.1)
-    app = build_app(routes, upstream, searcher, base_model=BASE)
+    app = build_app(GatewayParts(routes, upstream, BASE, searcher))
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw/v1")
     client = AsyncOpenAI(base_url="http://gw/v1", api_key="x", http_client=http, max_retries=0)
     questions = [Question("q1", "hello there", ["x"], "static")]

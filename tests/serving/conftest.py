@@ -4,11 +4,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import RouteConfig
-from serving.app import build_app
-from serving.routing import AdapterRef, build_routes
-from tests.serving.fakes import FakeSearcher, FakeUpstream
-
-BASE = "SmolLM2-135M-Instruct"
+from serving.app import GatewayParts, build_app
+from serving.routing import build_routes
+from tests.serving.fakes import BASE, FakeSearcher, FakeUpstream, served
 
 
 @pytest.fixture
@@ -29,12 +27,12 @@ def routes():
         "demo": RouteConfig(adapter="demo"),
         "demo+rag": RouteConfig(adapter="demo", retrieval="always", k=3),
     }
-    return build_routes(configs, BASE, {"demo": AdapterRef("demo@v1", "/adapters/demo/v1")})
+    return build_routes(configs, BASE, {"demo": served("demo@v1", "/adapters/demo/v1")})
 
 
 @pytest.fixture
 def client(routes, upstream, searcher) -> TestClient:
-    return TestClient(build_app(routes, upstream, searcher, base_model=BASE))
+    return TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher)))
 
 
 @pytest.fixture

@@ -7,13 +7,7 @@ import pytest
 from core.types import Chunk, Hit
 from serving.budget import ChatTemplateCounter, fit_context, model_context_len
 from serving.errors import ContextLengthError
-
-
-class WordCounter:
-    """One token per whitespace word of every message (tests only)."""
-
-    def count(self, messages, tools=None):  # type: ignore[no-untyped-def]
-        return sum(len(str(message.get("content", "")).split()) for message in messages)
+from tests.serving.fakes import WordCounter
 
 
 def hits(*sizes: int) -> list[Hit]:

@@ -8,9 +8,8 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import build_app
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeUpstream
+from serving.app import GatewayOptions, GatewayParts, build_app
+from tests.serving.fakes import BASE, FakeRegistry, FakeUpstream, served
 
 
 def chat(client: TestClient, **body):
@@ -34,8 +33,9 @@ def test_base_route_goes_to_base_model_without_retrieval(client, upstream, searc
         "reason": "policy never",
         "sources": 0,
         "trimmed": 0,
+        "max_tokens": 512,
     }
-    assert upstream.bodies[0]["model"] == BASE
+    assert upstream.bodies[0]["model"] == BASE and upstream.bodies[0]["max_tokens"] == 512
     assert searcher.queries == []
 
 
@@ -167,7 +167,7 @@ def test_unknown_endpoint_is_openai_shaped_404(client):
 
 
 def test_vllm_down_is_503_with_retry_after(routes, searcher):
-    client = TestClient(build_app(routes, FakeUpstream(down=True), searcher, base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, FakeUpstream(down=True), BASE, searcher)))
     for stream in (False, True):
         response = chat(client, model="base", stream=stream)
         assert_openai_error(response, 503, None, "unreachable")
@@ -175,7 +175,11 @@ def test_vllm_down_is_503_with_retry_after(routes, searcher):
 
 
 def test_api_keys_are_enforced_when_configured(routes, upstream, searcher):
-    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE, api_keys=["k1", "k2"]))
+    client = TestClient(
+        build_app(
+            GatewayParts(routes, upstream, BASE, searcher, options=GatewayOptions(api_keys=["k1", "k2"]))
+        )
+    )
     assert_openai_error(chat(client, model="base"), 401)
     assert_openai_error(client.get("/v1/models", headers={"Authorization": "Bearer nope"}), 401)
     assert_openai_error(client.get("/v1/models", headers={"Authorization": "Bearer "}), 401)
@@ -190,7 +194,7 @@ def test_retrieval_failure_is_503_with_its_message(routes, upstream, searcher):
         raise CorruptSnapshotError("snapshot s1 has no BM25 index")
 
     searcher.search = broken
-    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher)))
     assert_openai_error(chat(client, model="base+rag"), 503, None, "no BM25 index")
 
 
@@ -200,7 +204,7 @@ def test_a_broken_upstream_stream_still_ends_with_done(routes, searcher):
             yield {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
             raise json.JSONDecodeError("bad line", "data: {", 6)
 
-    client = TestClient(build_app(routes, Garbled(), searcher, base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, Garbled(), BASE, searcher)))
     response = chat(client, model="base", stream=True)
     lines = [line for line in response.text.splitlines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
@@ -208,17 +212,8 @@ def test_a_broken_upstream_stream_still_ends_with_done(routes, searcher):
 
 
 def test_pinned_adapter_version_is_loaded_once_and_reported(routes, upstream, searcher):
-    from serving.routing import AdapterRef
-
-    versions = {
-        ("demo", "v1"): AdapterRef("demo@v1", "/a/demo/v1"),
-        ("demo", "v2"): AdapterRef("demo@v2", "/a/v2"),
-    }
-    client = TestClient(
-        build_app(
-            routes, upstream, searcher, base_model=BASE, adapter_version=lambda n, v: versions.get((n, v))
-        )
-    )
+    registry = FakeRegistry([served("demo@v1", "/a/demo/v1"), served("demo@v2", "/a/v2")])
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher, registry)))
     for _ in range(2):
         payload = chat(client, model="demo+rag@v2").json()
         assert payload["model"] == "demo+rag@v2" and payload["lorag"]["adapter"] == "demo@v2"

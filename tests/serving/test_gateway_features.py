@@ -14,12 +14,18 @@ from fastapi.testclient import TestClient
 
 from core.settings import ApiKey
 from core.types import Hit
-from serving.app import Limits, build_app
+from serving.app import GatewayOptions, GatewayParts, build_app
 from serving.chat import Budget
 from serving.embeddings import EmbeddingsHandler
-from tests.serving.conftest import BASE
-from tests.serving.fakes import FakeSearcher, FakeUpstream
-from tests.serving.test_budget import WordCounter
+from tests.serving.fakes import (
+    BASE,
+    FakeRegistry,
+    FakeSearcher,
+    FakeUpstream,
+    ScoredSearcher,
+    WordCounter,
+    served,
+)
 
 
 def chat(client: TestClient, headers=None, **body):  # type: ignore[no-untyped-def]
@@ -27,17 +33,9 @@ def chat(client: TestClient, headers=None, **body):  # type: ignore[no-untyped-d
     return client.post("/v1/chat/completions", json=body, headers=headers or {})
 
 
-class ScoredSearcher(FakeSearcher):
-    """Hits carrying a dense cosine, as the real dense and hybrid searches report."""
-
-    def __init__(self, cosine: float) -> None:
-        super().__init__()
-        self.hits = [Hit(h.chunk, h.score, {"dense": cosine}) for h in self.hits]
-
-
 @pytest.mark.parametrize(("cosine", "mode"), [(0.8, "rag"), (0.2, "none")])
 def test_auto_policy_per_request_reports_mode_and_reason(routes, upstream, cosine, mode):
-    client = TestClient(build_app(routes, upstream, ScoredSearcher(cosine), base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, ScoredSearcher(cosine))))
     response = chat(client, model="base", lorag={"retrieval": "auto", "k": 1})
     assert response.status_code == 200, response.text
     extension = response.json()["lorag"]
@@ -64,8 +62,8 @@ def test_request_can_turn_retrieval_off_on_a_rag_route(client, upstream, searche
 
 
 def test_sources_are_trimmed_to_the_context_then_400(routes, upstream, searcher):
-    budget = Budget(WordCounter(), context_len=60, answer_reserve=10)
-    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE, budget=budget))
+    budget = Budget(WordCounter(), context_len=60)
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher, budget=budget)))
     fits = chat(client, model="base+rag", max_tokens=10)
     assert fits.status_code == 200, fits.text
     assert fits.json()["lorag"]["sources"] + fits.json()["lorag"]["trimmed"] == 2
@@ -88,7 +86,9 @@ class SlowUpstream(FakeUpstream):
 @pytest.mark.anyio
 async def test_full_queue_is_429_with_retry_after(routes, searcher):
     upstream = SlowUpstream()
-    app = build_app(routes, upstream, searcher, base_model=BASE, limits=Limits(max_in_flight=1, max_queue=1))
+    app = build_app(
+        GatewayParts(routes, upstream, BASE, searcher, options=GatewayOptions(max_in_flight=1, max_queue=1))
+    )
     body = {"model": "base", "messages": [{"role": "user", "content": "hi"}]}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         running = asyncio.create_task(client.post("/v1/chat/completions", json=body))
@@ -103,7 +103,9 @@ async def test_full_queue_is_429_with_retry_after(routes, searcher):
 
 def test_oversized_body_is_413(routes, upstream, searcher):
     client = TestClient(
-        build_app(routes, upstream, searcher, base_model=BASE, limits=Limits(max_request_bytes=2048))
+        build_app(
+            GatewayParts(routes, upstream, BASE, searcher, options=GatewayOptions(max_request_bytes=2048))
+        )
     )
     response = chat(client, model="base", messages=[{"role": "user", "content": "x" * 5000}])
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
@@ -119,7 +121,9 @@ def test_image_parts_are_422_naming_the_message(client, upstream):
 
 def test_strict_mode_rejects_unknown_fields(routes, upstream, searcher):
     strict = TestClient(
-        build_app(routes, upstream, searcher, base_model=BASE, limits=Limits(strict_requests=True))
+        build_app(
+            GatewayParts(routes, upstream, BASE, searcher, options=GatewayOptions(strict_requests=True))
+        )
     )
     response = chat(strict, model="base", ignore_eos=True)
     assert response.status_code == 400 and response.json()["error"]["param"] == "ignore_eos"
@@ -129,7 +133,11 @@ KEYS = [ApiKey(key="all-routes"), ApiKey(key="base-only", name="team-a", routes=
 
 
 def test_route_limited_keys_and_admin_key(routes, upstream, searcher):
-    app = build_app(routes, upstream, searcher, base_model=BASE, api_keys=KEYS, admin_keys=["root"])
+    app = build_app(
+        GatewayParts(
+            routes, upstream, BASE, searcher, options=GatewayOptions(api_keys=KEYS, admin_keys=["root"])
+        )
+    )
     client = TestClient(app)
 
     def auth(key: str) -> dict[str, str]:
@@ -153,12 +161,8 @@ def test_route_limited_keys_and_admin_key(routes, upstream, searcher):
 
 
 def test_admin_loads_a_version_and_reloads_the_index(routes, upstream, searcher):
-    from serving.routing import AdapterRef
-
-    def lookup(name: str, version: str):  # type: ignore[no-untyped-def]
-        return AdapterRef(f"{name}@{version}", f"/adapters/{name}/{version}") if version == "v2" else None
-
-    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE, adapter_version=lookup))
+    registry = FakeRegistry([served("demo@v2", "/adapters/demo/v2")])
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher, registry)))
     assert client.post("/admin/adapters/load", json={"name": "demo", "version": "v2"}).json() == {
         "loaded": "demo@v2"
     }
@@ -178,7 +182,7 @@ class HealthUpstream(FakeUpstream):
 
 @pytest.mark.parametrize(("healthy", "status"), [(True, 200), (False, 503)])
 def test_ready_checks_vllm_and_snapshot(routes, searcher, healthy, status):
-    client = TestClient(build_app(routes, HealthUpstream(healthy), searcher, base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, HealthUpstream(healthy), BASE, searcher)))
     response = client.get("/ready")
     assert response.status_code == status
     assert response.json()["snapshot"] == searcher.snapshot_id
@@ -186,7 +190,7 @@ def test_ready_checks_vllm_and_snapshot(routes, searcher, healthy, status):
 
 
 def test_not_ready_without_an_index_when_a_route_retrieves(routes):
-    response = TestClient(build_app(routes, HealthUpstream(True), None, base_model=BASE)).get("/ready")
+    response = TestClient(build_app(GatewayParts(routes, HealthUpstream(True), BASE))).get("/ready")
     assert response.status_code == 503 and response.json()["snapshot"] is None
 
 
@@ -200,7 +204,7 @@ class FakeEmbedder:
 
 def test_embeddings_float_and_base64(routes, upstream, searcher):
     handler = EmbeddingsHandler(FakeEmbedder())
-    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE, embeddings=handler))
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher, embeddings=handler)))
     response = client.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": ["ab", "abc d"]})
     payload = response.json()
     assert response.status_code == 200 and [d["embedding"] for d in payload["data"]] == [
@@ -266,7 +270,7 @@ class EndlessUpstream(FakeUpstream):
 @pytest.mark.anyio
 async def test_client_disconnect_closes_the_upstream_stream(routes, searcher):
     upstream = EndlessUpstream()
-    app = build_app(routes, upstream, searcher, base_model=BASE)
+    app = build_app(GatewayParts(routes, upstream, BASE, searcher))
     body = json.dumps({"model": "base", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
     received: list[bytes] = []
     disconnect = asyncio.Event()
@@ -308,7 +312,7 @@ def test_route_context_header_replaces_the_default(upstream, searcher):
         BASE,
         {},
     )
-    client = TestClient(build_app(routes, upstream, searcher, base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, searcher)))
     assert chat(client, model="long").status_code == 200
     context = upstream.bodies[-1]["messages"][0]["content"]
     assert context.startswith("Answer in detail from these sources.\n\n[1] pricing.md")
@@ -326,7 +330,7 @@ def test_hostile_document_cannot_open_a_turn_in_the_served_template(routes, upst
             0.9,
         )
     ]
-    client = TestClient(build_app(routes, upstream, hostile, base_model=BASE))
+    client = TestClient(build_app(GatewayParts(routes, upstream, BASE, hostile)))
     assert chat(client, model="base+rag").status_code == 200
     sent = upstream.bodies[-1]["messages"]
     ids = smol_tokenizer.apply_chat_template(sent, tokenize=True, add_generation_prompt=True)

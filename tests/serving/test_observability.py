@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.types import ModelRef
 from serving.errors import install_error_handlers
 from serving.observability import (
     JsonFormatter,
@@ -95,8 +96,9 @@ def test_snapshot_info_keeps_only_the_current_snapshot():
 
 def test_adapter_info_is_replaced_wholesale():
     metrics = Metrics()
-    metrics.adapters({"base": None, "demo": "demo@v1", "demo+rag": "demo@v1"})
-    metrics.adapters({"base": None, "demo": "demo@v2"})
+    v1, v2 = ModelRef("demo", "v1"), ModelRef("demo", "v2")
+    metrics.adapters({"base": None, "demo": v1, "demo+rag": v1})
+    metrics.adapters({"base": None, "demo": v2})
     info = {labels: v for (name, labels), v in samples(metrics).items() if name == "lorag_adapter_info"}
     assert info == {
         frozenset({("route", "base"), ("adapter", ""), ("version", "")}): 1,

@@ -4,11 +4,12 @@ import pytest
 
 from core.settings import DEFAULT_RAG_K, RouteConfig, default_routes
 from serving.errors import NotFoundError
-from serving.routing import AdapterRef, RouteConfigError, build_routes, select_route
+from serving.routing import RouteConfigError, build_routes, select_route
+from tests.serving.fakes import served
 
 
 def test_routes_resolve_to_base_or_versioned_adapter():
-    routes = build_routes(default_routes(), "Base", {"demo": AdapterRef("demo@v3", "/a/demo/v3")})
+    routes = build_routes(default_routes(), "Base", {"demo": served("demo@v3", "/a/demo/v3")})
     assert routes["base"].upstream_model == "Base" and routes["base"].adapter is None
     assert routes["demo"].upstream_model == "demo@v3" and routes["demo+rag"].retrieval == "always"
     assert routes["base+rag"].k == routes["demo+rag"].k == DEFAULT_RAG_K

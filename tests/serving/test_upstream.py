@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from serving.errors import UpstreamError, UpstreamUnavailableError
-from serving.routing import AdapterRef, Route
+from serving.routing import Route
 from serving.serve import discover_base_model, load_adapters
 from serving.upstream import VLLMClient
+from tests.serving.fakes import served
 
 
 def vllm(handler) -> VLLMClient:  # type: ignore[no-untyped-def]
@@ -43,9 +44,9 @@ def test_load_adapters_loads_only_missing_versions_with_the_key():
         return httpx.Response(200, text="Success")
 
     routes = {
-        "a": Route("a", "new@v2", AdapterRef("new@v2", "/r/new/v2"), "never", 1),
-        "b": Route("b", "new@v2", AdapterRef("new@v2", "/r/new/v2"), "always", 1),
-        "c": Route("c", "old@v1", AdapterRef("old@v1", "/r/old/v1"), "never", 1),
+        "a": Route("a", "new@v2", served("new@v2", "/r/new/v2"), "never", 1),
+        "b": Route("b", "new@v2", served("new@v2", "/r/new/v2"), "always", 1),
+        "c": Route("c", "old@v1", served("old@v1", "/r/old/v1"), "never", 1),
         "d": Route("d", "Base", None, "never", 1),
     }
     asyncio.run(load_adapters(vllm(handler), routes))
