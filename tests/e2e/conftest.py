@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import REPORT, Gateway, prepare_demo_home, running_gateway
+from tests.e2e.stack import ADAPTER_KEEP_S, REPORT, Gateway, prepare_demo_home, running_gateway
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
@@ -36,7 +36,9 @@ def lorag_home(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
 def gateway(lorag_home: Path, tmp_path_factory) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
     """`lorag serve` with its managed vLLM, on free ports; stopped (and vLLM with it) at the end."""
     started = time.monotonic()
-    with running_gateway(lorag_home, tmp_path_factory.mktemp("logs") / "gateway.log") as running:
+    log = tmp_path_factory.mktemp("logs") / "gateway.log"
+    # Old adapter versions leave vLLM quickly here, so that tests see it (and pinned requests re-load).
+    with running_gateway(lorag_home, log, LORAG_ADAPTER_KEEP_S=str(ADAPTER_KEEP_S)) as running:
         REPORT["lorag serve start to healthy"] = f"{time.monotonic() - started:.1f} s"
         yield running
 

@@ -18,6 +18,8 @@ from core.processes import free_port, stop_process, wait_healthy
 REPORT: dict[str, str] = {}
 LORAG = str(Path(sys.executable).parent / "lorag")
 START_TIMEOUT_S = 900
+ADAPTER_KEEP_S = 10
+"""The session gateway unloads old adapter versions after this many idle seconds, so that tests see it."""
 
 
 def lorag_env(home: Path, **extra: str) -> dict[str, str]:
@@ -59,3 +61,21 @@ def running_gateway(home: Path, log: Path, **env: str) -> Iterator[Gateway]:
     finally:
         stop_process(process, grace_s=60)
         shutil.copy(log, home / "gateway.log")
+
+
+def lorag(gateway, *args: str, **env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    done = subprocess.run([LORAG, *args], env=lorag_env(gateway.home, **env), capture_output=True, text=True)
+    output = f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"lorag {' '.join(args)} failed:\n{output}"
+    return done
+
+
+def shipped_fields(note: str) -> dict:  # type: ignore[type-arg]
+    """The shipped demo adapter's provenance (base weights hash, data hash, config), for a re-registration."""
+    import json
+
+    from training.demo_adapter import DEMO_ADAPTER_DIR
+
+    manifest = json.loads((DEMO_ADAPTER_DIR / "manifest.json").read_text())
+    owned = {"name", "version", "created_at", "adapter_sha256", "files"}  # the registry writes these
+    return {**{k: v for k, v in manifest.items() if k not in owned}, "note": note}

@@ -8,23 +8,11 @@ import httpx
 import pytest
 
 from serving.adapters import served
-from tests.e2e.stack import REPORT
-from tests.e2e.test_eval import lorag
+from tests.e2e.stack import ADAPTER_KEEP_S, REPORT, lorag, shipped_fields
 
 pytestmark = pytest.mark.e2e
 
 QUESTION = [{"role": "user", "content": "Who founded Lumora Outfitters?"}]
-
-
-def shipped_fields(note: str) -> dict:  # type: ignore[type-arg]
-    """The shipped demo adapter's provenance (base weights hash, data hash, config), for a re-registration."""
-    import json
-
-    from training.demo_adapter import DEMO_ADAPTER_DIR
-
-    manifest = json.loads((DEMO_ADAPTER_DIR / "manifest.json").read_text())
-    owned = {"name", "version", "created_at", "adapter_sha256", "files"}  # the registry writes these
-    return {**{k: v for k, v in manifest.items() if k not in owned}, "note": note}
 
 
 def served_by(client, route: str) -> str:  # type: ignore[no-untyped-def]
@@ -63,6 +51,15 @@ def test_promote_and_rollback_are_served_without_restart(gateway, client):  # ty
 
     lorag(gateway, "adapters", "rollback", "demo")
     wait_for(lambda: served_by(client, "demo") == before.served_name)
+    # No route serves the candidate now: it leaves vLLM once idle for adapter_keep_s...
+    hashed = served(candidate).upstream_name
+    took = wait_for(lambda: hashed not in vllm_models(gateway), timeout_s=90)
+    REPORT["rolled-back version unloaded from vLLM"] = (
+        f"{took:.1f} s after the rollback (keep {ADAPTER_KEEP_S} s)"
+    )
+    # ...and a request pinned to it loads it again.
+    assert served_by(client, candidate.served_name) == candidate.served_name
+    assert hashed in vllm_models(gateway)
 
 
 def test_adapters_vllm_lost_are_loaded_again(gateway, client):  # type: ignore[no-untyped-def]

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from core.thresholds import read_current
-from tests.e2e.stack import LORAG, REPORT, lorag_env
+from tests.e2e.stack import REPORT, lorag
 
 pytestmark = pytest.mark.e2e
-
-
-def lorag(gateway, *args: str, **env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    done = subprocess.run([LORAG, *args], env=lorag_env(gateway.home, **env), capture_output=True, text=True)
-    output = f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, f"lorag {' '.join(args)} failed:\n{output}"
-    return done
 
 
 def test_eval_run_on_the_demo_set_meets_the_targets(gateway, tmp_path):  # type: ignore[no-untyped-def]

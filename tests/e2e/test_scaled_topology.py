@@ -24,7 +24,7 @@ from core.settings import Settings, VLLMSettings
 from core.vllm_server import ManagedVLLM
 from retrieval.build import DEMO_CORPUS
 from serving.adapters import served
-from tests.e2e.stack import LORAG, REPORT, lorag_env
+from tests.e2e.stack import LORAG, REPORT, lorag_env, shipped_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +103,6 @@ def test_two_replicas_two_gateways_refresh_and_promotion(gateway, tmp_path):  # 
                 [LORAG, "index", "refresh"], env=lorag_env(home, **shared), check=True, capture_output=True
             )
             # A promotion through the first gateway: the candidate is loaded into both replicas.
-            from tests.e2e.test_adapter_swap import shipped_fields
             from training.demo_adapter import DEMO_ADAPTER_DIR
             from training.registry import AdapterRegistry
 
