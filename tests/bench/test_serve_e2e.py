@@ -32,7 +32,8 @@ def test_quick_bench_serve_prints_one_table_and_writes_json_and_plot(tmp_path, m
     table = result.output[result.output.index("\ntarget ") :]
     for label in (DIRECT, GATEWAY, RAG, LORA):
         assert label in table
-    assert "(b)/(a) output tok/s" in table and "(c)-(b) TTFT p50" in table and "LoRA cost" in table
+    assert "(b)/(a) output tok/s" in table and "(c)-(b) TTFT p50" in table and "(d)/(b) output tok/s" in table
+    assert "gateway CPU ms/req" in table
 
     results = json.loads(out.read_text())
     for label in (DIRECT, GATEWAY, RAG, LORA):
@@ -42,4 +43,6 @@ def test_quick_bench_serve_prints_one_table_and_writes_json_and_plot(tmp_path, m
         # ignore_eos reached vLLM through the gateway: every request produced exactly max_tokens tokens.
         assert run["output_tok_s"] * run["wall_s"] == pytest.approx(2 * 8)
     assert results["retrieval"]["p50_ms"] > 0
+    assert "gateway_cpu_ms" not in results["passes"][DIRECT][0]
+    assert all(results["passes"][label][0]["gateway_cpu_ms"] > 0 for label in (GATEWAY, RAG, LORA))
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
