@@ -50,13 +50,18 @@ class EmbedderSpec:
     quantization: Quantization = "none"
 
     @property
-    def name(self) -> str:
-        """The embedder's id in manifests (only for a resolved spec): torch bare, others with a suffix."""
+    def runtime(self) -> Backend:
+        """The backend of a resolved spec (`resolve_spec`); a `ValueError` before."""
         if self.backend is None:
             raise ValueError(f"embedder {self.model!r} has no backend yet: resolve it first")
-        if self.backend == "torch":
+        return self.backend
+
+    @property
+    def name(self) -> str:
+        """The embedder's id in manifests (only for a resolved spec): torch bare, others with a suffix."""
+        if self.runtime == "torch":
             return self.model
-        return f"{self.model}@{self.backend}{'-int8' if self.quantization == 'int8' else ''}"
+        return f"{self.model}@{self.runtime}{'-int8' if self.quantization == 'int8' else ''}"
 
 
 def parse_embedder_ref(ref: str) -> EmbedderSpec:

@@ -116,7 +116,7 @@ def prepare_embedder(ref: str, cache_dir: Path, log: Callable[[str], None] = pri
             raise ModelNotPulledError(
                 f"embedder {ref!r}: the {spec.backend} backend needs a local model directory, not a hub id"
             )
-        exported = ensure_exported(Path(path), spec.backend, spec.quantization, log)
+        exported = ensure_exported(Path(path), spec.runtime, spec.quantization, log)
         log(f"{spec.name}: ready in {exported}")
     return spec.name
 

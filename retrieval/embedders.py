@@ -125,12 +125,12 @@ def load_embedder(ref: str, cache_dir: Path, *, batch_size: int = 32) -> Sentenc
         raise ModelNotPulledError(
             f"embedder {ref!r}: the {spec.backend} backend needs a local model directory, not a hub id"
         )
-    model_file = exported_file(Path(path), spec.backend, spec.quantization)
+    model_file = exported_file(Path(path), spec.runtime, spec.quantization)
     if not model_file.exists():
         raise ModelNotPulledError(
             f"embedder {spec.name!r} is not exported for {spec.backend} yet: run `lorag models pull`"
         )
-    loader = functools.partial(_load_exported, backend=spec.backend, model_file=model_file)
+    loader = functools.partial(_load_exported, backend=spec.runtime, model_file=model_file)
     return SentenceTransformerEmbedder(path, name=spec.name, batch_size=batch_size, loader=loader)
 
 
