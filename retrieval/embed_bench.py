@@ -60,6 +60,8 @@ def run_embed_bench(
     """Compare the embedders `refs` name (the first is the baseline), print one table with `out`, return
     its rows. `shared_data` holds `pubmedqa/` and `hotpotqa/` (`../shared/data`); `embedders` replaces
     `refs` (tests pass fakes). `batch_size` is each embedder's encode batch."""
+    if not (refs or embedders):
+        raise ValueError("embed bench: name at least one embedder (the first is the baseline)")
     if embedders is None:
         directory = cache_dir or Settings().cache_dir
         embedders = [load_embedder(ref, directory, batch_size=batch_size) for ref in refs]

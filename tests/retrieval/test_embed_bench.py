@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from retrieval.embed_bench import run_embed_bench
 from tests.retrieval.fakes import HashingEmbedder
 
@@ -29,3 +31,8 @@ def test_quick_embed_bench_compares_every_embedder_with_the_first() -> None:
     # Both took turns on all 150 synthetic chunks (plus the 8-text warm-up), before the queries and corpus.
     assert all(embedder.texts[8:158] == embedders[0].texts[8:158] for embedder in embedders)
     assert len(embedders[0].texts[8:158]) == 150
+
+
+def test_the_bench_needs_an_embedder() -> None:
+    with pytest.raises(ValueError, match="at least one embedder"):
+        run_embed_bench(None, refs=[], quick=True)
