@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     """The sentence-transformers embedder: a packaged name, a local directory or a hub id, optionally with
     the backend that runs it: `<model>@torch`, `@onnx` (ONNX Runtime), `@openvino`, and `@onnx-int8` /
     `@openvino-int8` for int8 weights (`lorag models pull` exports the model file once). Without a suffix:
-    torch on a CUDA GPU, OpenVINO on a CPU (about 3x the chunks/s of torch, same recall). The backend is
+    torch on a CUDA GPU, OpenVINO on a CPU (2-3x torch's chunks/s here, same recall). The backend is
     part of the embedder's name in snapshots: changing it rebuilds the index (see `core/embedder_spec.py`)."""
     host: str = "127.0.0.1"
     port: int = 8000
