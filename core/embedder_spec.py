@@ -32,8 +32,8 @@ BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "openvino")
 
 AUTO_CPU_BACKEND: Backend = "openvino"
 """The default on a CPU. On PubMedQA dev chunks (2-core AMD EPYC with AVX512-BF16, a machine shared with
-other jobs, so only same-run ratios count) it embedded 2.2x and 3.3x as many chunks per second as torch in
-the two runs with unpinned threads, one query in a fifth to a seventh of the time, with HotpotQA-dev
+other jobs, so only same-run ratios count) it embedded 2.2x, 2.4x and 3.3x as many chunks per second as
+torch in the three runs with unpinned threads, one query in a quarter of the time or less, with HotpotQA-dev
 recall@10 0.840 against torch's 0.838 and vectors at cosine 0.99998 to torch's. `onnx-int8` ran 1.75-2.3x,
 `onnx` 1.1-1.25x. Reproduce with `retrieval/embed_bench.py`."""
 
