@@ -69,7 +69,7 @@ class EmbedderSpec:
 def parse_embedder_ref(ref: str) -> EmbedderSpec:
     """Split `<model>[@<backend>[-int8]]`; an `@` followed by anything else is part of the model name."""
     model, at, suffix = ref.rpartition("@")
-    if not at:
+    if not at or "/" in suffix:  # `/data/me@host/model`: the `@` belongs to a directory name
         return EmbedderSpec(ref)
     backend, dash, quant = suffix.partition("-")
     if backend not in BACKENDS:

@@ -18,6 +18,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from core.embedder_spec import parse_embedder_ref
 from eval.cost import Price  # a plain pydantic model: the settings file holds the price table
 
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
@@ -228,6 +229,12 @@ class Settings(BaseSettings):
         if any(not (key if isinstance(key, str) else key.key).strip() for key in keys):
             raise ValueError("api_keys must not contain empty or blank keys")
         return keys
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder_backend(cls, ref: str) -> str:
+        parse_embedder_ref(ref)  # raises, naming the backends, on `model@tensorrt` and the like
+        return ref
 
     @field_validator("admin_keys")
     @classmethod

@@ -22,6 +22,7 @@ from core.settings import DEFAULT_EMBEDDER, load_settings
         ("all-MiniLM-L6-v2@onnx-int8", EmbedderSpec("all-MiniLM-L6-v2", "onnx", "int8")),
         ("/models/e5@openvino-int8", EmbedderSpec("/models/e5", "openvino", "int8")),
         ("/models/a@b/e5@openvino", EmbedderSpec("/models/a@b/e5", "openvino")),
+        ("/data/me@host/e5", EmbedderSpec("/data/me@host/e5")),
     ],
 )
 def test_references_parse(ref: str, spec: EmbedderSpec) -> None:
@@ -85,3 +86,11 @@ def test_cuda_available_asks_torch_where_a_gpu_may_be(monkeypatch: pytest.Monkey
         assert embedder_spec.cuda_available() is True
     finally:
         embedder_spec.cuda_available.cache_clear()
+
+
+def test_settings_refuse_an_unknown_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LORAG_EMBEDDER", "all-MiniLM-L6-v2@tensorrt")
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        load_settings()
+    monkeypatch.setenv("LORAG_EMBEDDER", "all-MiniLM-L6-v2@onnx-int8")
+    assert load_settings().embedder == "all-MiniLM-L6-v2@onnx-int8"
