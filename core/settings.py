@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from core.embedder_spec import parse_embedder_ref
 from core.prices import Price
 
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
@@ -205,7 +206,11 @@ class Settings(BaseSettings):
     chat_model: str = DEFAULT_CHAT_MODEL
     """The base chat model: a packaged name (`lorag models list`), a local directory or a hub id."""
     embedder: str = DEFAULT_EMBEDDER
-    """The sentence-transformers embedder: a packaged name, a local directory or a hub id."""
+    """The sentence-transformers embedder: a packaged name, a local directory or a hub id, optionally with
+    the backend that runs it: `<model>@torch`, `@onnx` (ONNX Runtime), `@openvino`, and `@onnx-int8` /
+    `@openvino-int8` for int8 weights (`lorag models pull` exports the model file once). Without a suffix:
+    torch on a CUDA GPU, OpenVINO on a CPU (2-3x torch's chunks/s here, same recall). The backend is
+    part of the embedder's name in snapshots: changing it rebuilds the index (see `core/embedder_spec.py`)."""
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: list[str | ApiKey] = Field(default_factory=list)
@@ -280,6 +285,12 @@ class Settings(BaseSettings):
         if any(not (key if isinstance(key, str) else key.key).strip() for key in keys):
             raise ValueError("api_keys must not contain empty or blank keys")
         return keys
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder_backend(cls, ref: str) -> str:
+        parse_embedder_ref(ref)  # raises, naming the backends, on `model@tensorrt` and the like
+        return ref
 
     @field_validator("admin_keys")
     @classmethod

@@ -26,6 +26,7 @@ from eval.metrics import answer_contained
 from eval.records import Record, RunInfo, write_run
 from eval.run import new_run_id, run_questions
 from eval.tables import interval
+from retrieval.embedders import embedder_name
 
 Echo = Callable[[str], None]
 
@@ -225,7 +226,7 @@ def calibrate_routes(
         result["version"] = write_thresholds(
             home / "thresholds",
             result["routes"],
-            embedder=settings.embedder,
+            embedder=embedder_name(settings.embedder),
             meta={"dataset": str(dataset_path), "run": str(directory), "held_out_share": held_out_share},
         )
     (directory / "calibration.json").write_text(json.dumps(result, indent=2))

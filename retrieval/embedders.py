@@ -1,22 +1,23 @@
 """Text embedders: the `Embedder` protocol and the sentence-transformers implementation.
 
 Every embedder returns float32 rows of unit length, so that the inner product the index computes is the
-cosine similarity.
+cosine similarity. A sentence-transformers model runs on torch, or from a file exported for ONNX Runtime or
+OpenVINO (`Settings.embedder`'s `@backend` suffix; `core/embedder_spec.py`).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from core.models import resolve_model
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+from core.embedder_export import exported_file
+from core.embedder_spec import parse_embedder_ref, resolve_spec
+from core.models import ModelNotPulledError, packaged, resolve_model
 
 
 @runtime_checkable
@@ -39,18 +40,28 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded on first use (or by `warm_up()`) on CUDA if present, else CPU."""
+    """A sentence-transformers model, loaded on first use (or by `warm_up()`): on torch (CUDA if present,
+    else CPU) by default, or by `loader`, which returns an object with the same `encode` / `tokenizer`."""
 
-    def __init__(self, model: str, *, name: str | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        name: str | None = None,
+        batch_size: int = 32,
+        loader: Callable[[str], Any] | None = None,
+    ) -> None:
         """Cheap: nothing is loaded until `warm_up()`, `dimension` or `embed` needs the model.
 
         `model` is what sentence-transformers loads (a directory or a hub id); `name` is what manifests
         record and defaults to `model`. Give a stable name when `model` is a machine-specific path.
+        `loader(model)` loads it (default: `SentenceTransformer` on torch).
         """
         self.model = model
         self._name = name or model
         self.batch_size = batch_size
-        self._model: SentenceTransformer | None = None
+        self._loader = loader or _load
+        self._model: Any = None
         # One lock for loading and encoding: HF fast tokenizers fail ("Already borrowed") when one
         # instance is used from several threads at once, and a model must not be loaded twice.
         self._lock = threading.Lock()
@@ -69,11 +80,11 @@ class SentenceTransformerEmbedder:
             raise ValueError(f"embedder {self.name!r} does not report a fixed embedding dimension")
         return int(dimension)
 
-    def warm_up(self) -> SentenceTransformer:
-        """Load the model (once; later calls return it)."""
+    def warm_up(self) -> Any:
+        """Load the model (once; later calls return it): a `SentenceTransformer` or an `ExportedModel`."""
         with self._lock:
             if self._model is None:
-                self._model = _load(self.model)
+                self._model = self._loader(self.model)
             return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -98,15 +109,46 @@ class SentenceTransformerEmbedder:
 
 
 def load_embedder(ref: str, cache_dir: Path, *, batch_size: int = 32) -> SentenceTransformerEmbedder:
-    """The embedder `ref` names (`Settings.embedder`), resolved like every other model; still unloaded.
+    """The embedder `ref` names (`Settings.embedder`, `<model>[@<backend>[-int8]]`), resolved like every
+    other model, its backend chosen for this machine when `ref` names none; still unloaded.
 
-    The manifest records `ref` itself rather than the resolved cache path, which differs between machines.
-    Raises `core.models.ModelNotPulledError` when a packaged model is not pulled yet.
+    The embedder's name (what manifests record) is the resolved reference, not the cache path, which
+    differs between machines. Raises `core.models.ModelNotPulledError` when a packaged model is not pulled
+    yet or the backend's exported file is missing (both are made by `lorag models pull`).
     """
-    return SentenceTransformerEmbedder(resolve_model(ref, cache_dir), name=ref, batch_size=batch_size)
+    spec = parse_embedder_ref(ref)
+    path = resolve_model(spec.model, cache_dir)
+    spec = resolve_spec(spec, local=Path(path).is_dir())
+    if spec.backend == "torch":
+        return SentenceTransformerEmbedder(path, name=spec.name, batch_size=batch_size)
+    if not Path(path).is_dir():
+        raise ModelNotPulledError(
+            f"embedder {ref!r}: the {spec.backend} backend needs a local model directory, not a hub id"
+        )
+    model_file = exported_file(Path(path), spec.runtime, spec.quantization)
+    if not model_file.exists():
+        raise ModelNotPulledError(
+            f"embedder {spec.name!r} is not exported for {spec.backend} yet: run `lorag models pull`"
+        )
+    loader = functools.partial(_load_exported, backend=spec.runtime, model_file=model_file)
+    return SentenceTransformerEmbedder(path, name=spec.name, batch_size=batch_size, loader=loader)
 
 
-def _load(model: str) -> SentenceTransformer:
+def embedder_name(ref: str) -> str:
+    """The name an embedder loaded from `ref` records (thresholds files key on it), without pulling or
+    loading anything."""
+    spec = parse_embedder_ref(ref)
+    local = packaged(spec.model) is not None or Path(spec.model).expanduser().is_dir()
+    return resolve_spec(spec, local=local).name
+
+
+def _load_exported(model: str, *, backend: str, model_file: Path) -> Any:
+    from retrieval.exported import load_exported
+
+    return load_exported(Path(model), backend, model_file)
+
+
+def _load(model: str) -> Any:
     try:
         import torch
         from sentence_transformers import SentenceTransformer

@@ -38,12 +38,16 @@ MAX_INPUTS = 2048
 
 
 class EmbeddingsHandler:
-    """Embeds with the gateway's loaded embedder; `model` must name it (full name or last path part)."""
+    """Embeds with the gateway's loaded embedder; `model` must name it (full name or last path part, with or
+    without the `@backend` suffix)."""
 
     def __init__(self, embedder: TextEmbedder, token_count: Any = None) -> None:
         """`token_count(texts) -> int` reports usage (default: whitespace words, when no tokenizer)."""
         self.embedder = embedder
-        self.names = {embedder.name, embedder.name.rstrip("/").rsplit("/", 1)[-1]}
+        # The model may be asked for without the backend suffix (`all-MiniLM-L6-v2` for
+        # `all-MiniLM-L6-v2@openvino`): the backend is the gateway's business, not the client's.
+        refs = {embedder.name, embedder.name.rpartition("@")[0] or embedder.name}
+        self.names = refs | {ref.rstrip("/").rsplit("/", 1)[-1] for ref in refs}
         self.token_count = token_count or (lambda texts: sum(len(text.split()) for text in texts))
 
     async def handle(self, request: EmbeddingRequest) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def gateway_parts(
         background.append(lambda: searcher.follow(settings.snapshot_poll_s))
         if settings.refresh_every_s:
             background.append(scheduled_refresh(settings, settings.refresh_every_s, embedder))
-        thresholds = ThresholdBook(settings.thresholds_dir, settings.embedder)
+        thresholds = ThresholdBook(settings.thresholds_dir, embedder.name)
         background.append(lambda: thresholds.follow(settings.snapshot_poll_s))
         budget = context_budget(settings, endpoint, cards)
         embeddings = EmbeddingsHandler(embedder, getattr(embedder, "count_tokens", None))

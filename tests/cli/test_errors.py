@@ -119,6 +119,10 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
         (["eval", "refresh-scenario", "--max-tokens", "abc"], 2, "Invalid value for '--max-tokens'"),
     ],
     "bench retrieval": [(["bench", "retrieval", "--quick=x"], 2, "--quick")],
+    "bench embedders": [
+        (["bench", "embedders", "--refs", "all-MiniLM-L6-v2@tensorflow", "--quick"], 2, "tensorflow"),
+        (["bench", "embedders", "--quick=x"], 2, "--quick"),
+    ],
     "bench train": [
         (["bench", "train", "--steps", "abc"], 2, "Invalid value for '--steps'"),
         (["--settings", BAD_YAML, "bench", "train"], 2, "invalid YAML"),

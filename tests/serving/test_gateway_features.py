@@ -221,6 +221,18 @@ def test_embeddings_float_and_base64(routes, upstream, searcher):
     assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "dimensions"
 
 
+def test_embeddings_accept_the_model_without_the_backend_suffix(routes, upstream, searcher):
+    embedder = FakeEmbedder()
+    embedder.name = "all-MiniLM-L6-v2@openvino"
+    client = TestClient(
+        build_app(routes, upstream, searcher, base_model=BASE, embeddings=EmbeddingsHandler(embedder))
+    )
+    for model in ("all-MiniLM-L6-v2", "all-MiniLM-L6-v2@openvino"):
+        response = client.post("/v1/embeddings", json={"model": model, "input": "ab"})
+        assert response.status_code == 200 and response.json()["model"] == "all-MiniLM-L6-v2@openvino"
+    assert client.post("/v1/embeddings", json={"model": "openvino", "input": "ab"}).status_code == 404
+
+
 def test_metrics_count_requests_by_route_mode_and_status(client):
     chat(client, model="base+rag")
     chat(client, model="nope")
