@@ -6,7 +6,7 @@
    ratio to the first (torch) is what to read, not the absolute rate. Also each one's cosine to the first
    embedder's vectors, and one-query latency (what a gateway pays per request).
 2. Quality: recall@10 of dense search on HotpotQA dev, built and searched as `lorag bench retrieval`'s
-   quality step does (`retrieval/bench.py`), with each embedder.
+   quality step does (`bench/retrieval.py`), with each embedder.
 
 `quick=True` runs both steps on tiny synthetic data, so that a unit test covers this code with fakes.
 """
@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from retrieval.bench import (
+
+from bench.retrieval import (
     ONE_CHUNK_PER_DOCUMENT,
     Corpus,
     Row,
@@ -30,7 +31,6 @@ from retrieval.bench import (
     _synthetic_corpus,
     format_table,
 )
-
 from core.embedder_spec import AUTO_CPU_BACKEND
 from core.settings import DEFAULT_EMBEDDER, ChunkingSettings, Settings
 from eval.metrics import recall_at_k

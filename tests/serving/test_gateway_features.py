@@ -225,7 +225,7 @@ def test_embeddings_accept_the_model_without_the_backend_suffix(routes, upstream
     embedder = FakeEmbedder()
     embedder.name = "all-MiniLM-L6-v2@openvino"
     client = TestClient(
-        build_app(routes, upstream, searcher, base_model=BASE, embeddings=EmbeddingsHandler(embedder))
+        build_app(GatewayParts(routes, upstream, BASE, searcher, embeddings=EmbeddingsHandler(embedder)))
     )
     for model in ("all-MiniLM-L6-v2", "all-MiniLM-L6-v2@openvino"):
         response = client.post("/v1/embeddings", json={"model": model, "input": "ab"})
