@@ -33,10 +33,13 @@ MAX_LINES = 3
 def exit_code(exc: BaseException) -> int | None:
     """`BAD_INPUT`, `REFUSED`, or None for an exception that is not the user's to act on (a bug)."""
     from retrieval.errors import CorpusNotFoundError, RetrievalError
+    from training.docs.errors import DocsDataError, NoUsableDocumentsError, ReviewFileError
     from training.registry import AdapterNotFoundError
 
-    if isinstance(exc, CorpusNotFoundError | AdapterNotFoundError):
+    if isinstance(exc, CorpusNotFoundError | AdapterNotFoundError | NoUsableDocumentsError | ReviewFileError):
         return BAD_INPUT
+    if isinstance(exc, DocsDataError):  # the teacher failed, wrote junk, or would go over its call cap
+        return REFUSED
     if isinstance(exc, click_exceptions.UsageError | ValueError | UnicodeError) or _is_yaml_error(exc):
         return BAD_INPUT
     if isinstance(exc, RetrievalError):  # no index yet, another writer, a gate: the state, not the input

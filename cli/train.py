@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +27,7 @@ from cli.errors import BAD_INPUT
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from training.docs import RaftSource, Teacher
     from training.registry import AdapterVersion
 
 app = typer.Typer(no_args_is_help=True, help="Train LoRA adapters; check and build their data.")
@@ -192,3 +195,118 @@ def train_data_raft(
         f"{stats.skipped_no_gold} questions skipped: gold not in the index)"
     )
     typer.echo(f"check it with: lorag train validate {out}")
+
+
+@data_app.command("from-docs")
+def train_data_from_docs(
+    ctx: typer.Context,
+    docs: Annotated[
+        Path, typer.Option("--docs", help="The static documents: Markdown, text, HTML, JSONL (not PDF/DOCX).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Where train.jsonl, eval.jsonl, pairs.jsonl, card.json and the cache go."),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned teacher calls and what is cached.")
+    ] = False,
+    raft: Annotated[
+        bool, typer.Option("--raft", help="Also write RAFT examples retrieved from the current index.")
+    ] = False,
+    raft_mode: Annotated[str, typer.Option(help="dense, bm25 or hybrid (as the route searches).")] = "dense",
+    docs_indexed: Annotated[
+        bool, typer.Option(help="The documents are also indexed: eval items name their source as gold.")
+    ] = False,
+    eval_share: Annotated[
+        float, typer.Option(min=0.0, max=0.95, help="Share of facts held out for eval.jsonl (by fact hash).")
+    ] = 0.2,
+    question_samples: Annotated[int, typer.Option(min=0, help="Open question calls per sentence.")] = 2,
+    targeted_spans: Annotated[
+        int, typer.Option(min=0, help="'A question whose answer is X' calls per sentence.")
+    ] = 2,
+    paraphrase_samples: Annotated[int, typer.Option(min=0, help="Rewordings per training question.")] = 2,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Teacher cache to use (default: OUT/teacher-cache.sqlite).")
+    ] = None,
+) -> None:
+    """Training data from documents: the teacher (settings `teacher`; by default the base model, on a
+    running server or a local vLLM started for the run) asks questions about each chunk, answers are
+    checked against the chunk, and the kept pairs become chat examples plus a fact-level held-out eval set
+    and a data card. Teacher calls are cached, so a re-run asks only about changed chunks."""
+    if raft_mode not in ("dense", "bm25", "hybrid"):
+        raise typer.BadParameter("use dense, bm25 or hybrid", param_hint="--raft-mode")
+    settings = settings_for(ctx)
+    result = build_from_docs(
+        settings,
+        docs,
+        out,
+        dry_run=dry_run,
+        raft_mode=raft_mode if raft else None,
+        docs_indexed=docs_indexed,
+        eval_share=eval_share,
+        question_samples=question_samples,
+        targeted_spans=targeted_spans,
+        paraphrase_samples=paraphrase_samples,
+        cache=cache,
+    )
+    typer.echo(result)
+    if not dry_run:
+        typer.echo(f"check it with: lorag train validate {out / 'train.jsonl'}")
+
+
+def build_from_docs(
+    settings: Settings,
+    docs: Path,
+    out: Path,
+    *,
+    dry_run: bool = False,
+    raft_mode: str | None = None,
+    **options: object,
+) -> str:
+    """Plan, then (unless `dry_run`) build the data; the report (or plan) as text. No teacher is reached
+    or started when the cache answers every planned call."""
+    from cli.teacher import open_cli_teacher
+    from training.docs import DocsOptions, build_dataset, format_plan, format_report, plan_dataset
+
+    docs_options = DocsOptions(
+        docs,
+        out,
+        chunking=settings.chunking,
+        max_document_bytes=settings.index.max_document_bytes,
+        cache_path=options.pop("cache", None),  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
+    )
+    identity = f"{settings.teacher.model}@{settings.teacher.url.rstrip('/')}"
+    plan = plan_dataset(docs_options, identity, settings.teacher)
+    if dry_run:
+        return format_plan(plan)
+    with contextlib.ExitStack() as stack:
+        if plan.new_calls_at_most == 0:
+            teacher: Teacher = _CacheOnly(identity)
+        else:
+            teacher = stack.enter_context(open_cli_teacher(settings))
+        source = stack.enter_context(_raft_source(settings, raft_mode)) if raft_mode else None
+        return format_report(build_dataset(docs_options, teacher, settings.teacher, source), str(out))
+
+
+class _CacheOnly:
+    """The configured teacher when the cache holds every reply the run needs: nothing is called."""
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+
+    def complete(self, messages: object, params: object) -> str:
+        raise RuntimeError("the plan said every teacher call was cached")  # a bug if reached
+
+
+@contextlib.contextmanager
+def _raft_source(settings: Settings, mode: str) -> Iterator[RaftSource]:
+    from retrieval.embedders import load_embedder
+    from retrieval.search import open_retriever
+    from training.docs import RaftSource
+
+    retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
+    try:
+        yield RaftSource(lambda query, k: retriever.search(query, k, mode=mode))  # type: ignore[arg-type]
+    finally:
+        retriever.close()

@@ -94,6 +94,16 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
         (["train", "data", "raft", "--input", BAD_JSONL, "--out", "o.jsonl"], 2, f"{BAD_JSONL}:2:2"),
         (["train", "data", "raft", "--input", BAD_JSONL, "--out", "o", "--p-gold", "2"], 2, "'--p-gold'"),
     ],
+    "train data from-docs": [
+        (["train", "data", "from-docs", "--docs", MISSING_DIR, "--out", "o"], 2, MISSING_DIR),
+        (["train", "data", "from-docs", "--docs", "empty", "--out", "o"], 2, "empty"),
+        (
+            ["train", "data", "from-docs", "--docs", "empty", "--out", "o", "--eval-share", "x"],
+            2,
+            "--eval-share",
+        ),
+        (["--settings", BAD_FIELD, "train", "data", "from-docs", "--docs", "e", "--out", "o"], 2, "lora_r"),
+    ],
     "eval run": [
         (["eval", "run", "--dataset", MISSING], 2, f"{MISSING}: no such file or directory"),
         (["eval", "run", "--dataset", BAD_JSONL], 2, f"{BAD_JSONL}:2:2: invalid JSON"),

@@ -45,10 +45,18 @@ class OpenAITeacher:
     """A chat endpoint spoken to with the official `openai` client (built on first use: cheap to create)."""
 
     def __init__(
-        self, url: str, model: str, api_key: str | None = None, timeout_s: float = 120.0, max_retries: int = 2
+        self,
+        url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
+        identity: str | None = None,
     ) -> None:
+        """`identity` replaces `model@url` as the cache key, e.g. for a server started on a random port."""
         self.url = url.rstrip("/")
         self.model = model
+        self._identity = identity
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._max_retries = max_retries
@@ -56,8 +64,8 @@ class OpenAITeacher:
 
     @property
     def identity(self) -> str:
-        """`model@url`."""
-        return f"{self.model}@{self.url}"
+        """`model@url`, unless given."""
+        return self._identity or f"{self.model}@{self.url}"
 
     def complete(self, messages: Sequence[Message], params: GenerationParams) -> str:
         """One chat completion; transport and HTTP errors become `TeacherError` naming the endpoint."""
