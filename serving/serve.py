@@ -37,6 +37,30 @@ class UnsafeBindError(RuntimeError):
     """Refusing to listen on a non-loopback address without API keys."""
 
 
+class PortInUseError(RuntimeError):
+    """The gateway's address is taken: found before vLLM is started, not after."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The gateway's socket, bound now and listened on only when the app is ready to answer.
+
+    Binding first fails fast on a taken port, and holds the port while vLLM starts: vLLM and its engine
+    pick free ports of their own (ZMQ, torch distributed) and, if the gateway only bound after them, could
+    take its port in the meantime (seen in CI as "address already in use" after a healthy vLLM start). Not
+    listening yet keeps a client's connection refused, not hanging, until then."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart beside TIME_WAIT connections
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUseError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; set --port or LORAG_PORT"
+        ) from exc
+    return sock
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and names that resolve only to them (e.g. localhost)."""
     try:
@@ -230,9 +254,8 @@ def gateway_parts(
 
 def serve(settings: Settings) -> None:
     """Run the gateway until interrupted; a managed vLLM is stopped on the way out. What can fail fast
-    (keys, adapters, an external vLLM's base model) is checked before the slow parts: loading the embedder
-    and starting vLLM."""
-    from serving.app import build_app
+    (keys, the port, adapters, an external vLLM's base model) is checked before the slow parts: loading the
+    embedder and starting vLLM."""
     from serving.observability import configure_logging
 
     logging.getLogger().handlers.clear()  # the CLI's plain handler: the gateway logs one JSON line per event
@@ -241,6 +264,16 @@ def serve(settings: Settings) -> None:
     check_bind(settings)
     if settings.refresh_every_s and not needs_index(settings):
         raise ValueError("--refresh-every needs a route that retrieves; no configured route does")
+    listener = bind_listener(settings.host, settings.port)
+    try:
+        _serve_on(listener, settings)
+    finally:
+        listener.close()
+
+
+def _serve_on(listener: socket.socket, settings: Settings) -> None:
+    from serving.app import build_app
+
     endpoint = locate_vllm(settings)
     adapters = RegisteredAdapters(settings.adapters_dir).for_routes(settings.routes, settings.chat_model)
     length = AnswerLength(settings.default_max_tokens, settings.max_tokens_cap)
@@ -250,14 +283,15 @@ def serve(settings: Settings) -> None:
     try:
         app = build_app(gateway_parts(settings, endpoint, routes, searcher, embedder))
         log.info("gateway on http://%s:%d/v1 (routes: %s)", settings.host, settings.port, ", ".join(routes))
-        run_server(app, settings)
+        run_server(app, listener)
     finally:
         if endpoint.managed is not None:
             endpoint.managed.stop()
 
 
-def run_server(app: FastAPI, settings: Settings) -> None:
-    """Serve `app` with uvicorn until SIGINT or SIGTERM, letting running requests finish."""
+def run_server(app: FastAPI, listener: socket.socket) -> None:
+    """Serve `app` on the bound `listener` with uvicorn until SIGINT or SIGTERM, letting running requests
+    finish."""
     import uvicorn
 
     # uvicorn re-raises the signal it stopped on once it is done; SIGTERM's default action would then end
@@ -266,12 +300,7 @@ def run_server(app: FastAPI, settings: Settings) -> None:
     # On SIGINT/SIGTERM uvicorn stops accepting, lets running requests (streams too) finish for up to
     # 30 s, then runs the app's shutdown; vLLM (its own session, so no terminal signal reaches it)
     # is stopped last, after the streams it feeds have drained.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
+    config = uvicorn.Config(
+        app, log_level="info", log_config=None, access_log=False, timeout_graceful_shutdown=30
     )
+    uvicorn.Server(config).run(sockets=[listener])

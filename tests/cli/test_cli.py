@@ -158,3 +158,21 @@ def test_retrain_refuses_an_unservable_recipe_before_training(kb, tmp_path, monk
     result = runner.invoke(app, ["retrain", "--config", write_recipe(tmp_path, lora_r=64)])
     assert result.exit_code == 2  # a recipe the server cannot take: bad input
     assert "error: the recipe's adapter could not be served: lora_r 64 exceeds" in result.output
+
+
+def test_serve_on_a_taken_port_fails_before_starting_vllm(home, monkeypatch):  # type: ignore[no-untyped-def]
+    import socket
+
+    def no_vllm(*args: object) -> None:
+        raise AssertionError("vLLM was looked for before the port was checked")
+
+    monkeypatch.setattr("serving.serve.locate_vllm", no_vllm)
+    # no JSON log handlers left behind for the tests that follow
+    monkeypatch.setattr("serving.observability.configure_logging", lambda *args: None)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "Traceback" not in result.output
