@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -66,6 +67,20 @@ def retrain(
     config: Annotated[
         Path, typer.Option("--config", help="A training recipe, e.g. training/configs/demo.yaml.")
     ],
+    docs: Annotated[
+        Path | None,
+        typer.Option(
+            "--docs",
+            help="Regenerate the recipe's training data from these documents first (`train data from-docs`).",
+        ),
+    ] = None,
+    data_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-out",
+            help="Where the generated data goes (default: the folder of the recipe's first file).",
+        ),
+    ] = None,
     route: RouteOption = None,
     dataset: GateDatasetOption = None,
     kinds: KindsOption = "static",
@@ -77,12 +92,22 @@ def retrain(
     force: ForceOption = False,
 ) -> None:
     """The quarterly job in one command: validate the recipe, train a candidate, gate it against the
-    current version on its route's eval set, and promote it if it is not worse (exit 1 if refused)."""
+    current version on its route's eval set, and promote it if it is not worse (exit 1 if refused).
+
+    With --docs the data is regenerated first, incrementally (only changed chunks reach the teacher; the
+    options the last run recorded in its card are repeated), and the gate runs on the union of the eval set
+    the current version was gated on (else --dataset) and the new frozen eval set, less the items whose
+    source changed; the candidate keeps that set (copy and hash). A killed run resumes its training."""
+    from eval.gate_sets import GATE_SET
     from eval.promotion import promote_with_gate
 
     settings = settings_for(ctx)
     options = GateOptions(route, dataset, kinds, margin, api_key, admin_key, max_tokens)
-    candidate = train_candidate(settings, config)
+    if docs is None:
+        candidate = train_candidate(settings, config)
+    else:
+        candidate = retrain_from_docs(settings, config, docs, data_out, dataset)
+        options = dataclasses.replace(options, dataset=candidate.path / GATE_SET)
     typer.echo(f"registered candidate {candidate.served_name}")
     done = promote_with_gate(
         settings, candidate.name, candidate.version, force=force, gateway_url=url, **options.keywords()
@@ -90,8 +115,62 @@ def retrain(
     echo_promotion(done)
 
 
-def train_candidate(settings: Settings, config: Path, resume: bool = False) -> AdapterVersion:
-    """Validate the recipe against the server it is for, train, and register the adapter as a candidate."""
+def retrain_from_docs(
+    settings: Settings, config: Path, docs: Path, data_out: Path | None, dataset: Path | None
+) -> AdapterVersion:
+    """Regenerate the recipe's data from `docs`, build the gate set, train a candidate that keeps it."""
+    from eval.datasets import DEMO_DATASET
+    from eval.gate_sets import GATE_SET, kept_gate_set, retired_ids, write_gate_set
+    from training.docs.card import recorded_options
+    from training.recipe import load_config
+    from training.registry import AdapterRegistry
+
+    recipe = load_config(config)
+    out = data_out or Path(recipe.data_files[0]).parent
+    if (out / "train.jsonl").resolve() not in {Path(f).resolve() for f in recipe.data_files}:
+        raise typer.BadParameter(
+            f"{config} does not read {out / 'train.jsonl'}: add it to data_files, or pass that folder",
+            param_hint="--data-out",
+        )
+    previous = recorded_options(out / "card.json")
+    raft = previous.pop("raft", False)
+    typer.echo(build_from_docs(settings, docs, out, raft_mode="dense" if raft else None, **previous))
+    registry = AdapterRegistry(settings.adapters_dir)
+    current = registry.current(recipe.output_name)
+    # The kept set is part of the version's hashed files: a changed one fails here, not in the gate.
+    kept = kept_gate_set(registry.verify(current.name, current.version) if current else None)
+    old = [kept] if kept else [dataset or DEMO_DATASET]
+    extra = [dataset] if kept and dataset else []
+    work = settings.home / "train-runs"
+    gate = write_gate_set(
+        [*old, *extra, out / "eval.jsonl"],
+        work / f"{recipe.output_name}-{GATE_SET}",
+        retired_ids(out / "card.json"),
+    )
+    typer.echo(
+        f"gate set: {gate.questions} questions from "
+        + ", ".join(f"{s['path']} ({s['questions']})" for s in gate.sources)
+        + (f"; {gate.retired} retired (their source changed)" if gate.retired else "")
+    )
+    return train_candidate(
+        settings,
+        config,
+        resume=True,
+        attachments={GATE_SET: gate.path},
+        fields={"gate_eval": gate.manifest_field()},
+    )
+
+
+def train_candidate(
+    settings: Settings,
+    config: Path,
+    resume: bool = False,
+    *,
+    attachments: dict[str, Path] | None = None,
+    fields: dict[str, object] | None = None,
+) -> AdapterVersion:
+    """Validate the recipe against the server it is for, train, and register the adapter as a candidate
+    (with `attachments` copied in and `fields` in its manifest)."""
     from training.compatibility import check_recipe, serving_requirements
     from training.recipe import load_config
     from training.recipe import train as run
@@ -106,6 +185,8 @@ def train_candidate(settings: Settings, config: Path, resume: bool = False) -> A
         resume=resume,
         work_root=settings.home / "train-runs",
         requirements=requirements,
+        attachments=attachments,
+        fields=fields,
     )
 
 
@@ -266,7 +347,14 @@ def build_from_docs(
     """Plan, then (unless `dry_run`) build the data; the report (or plan) as text. No teacher is reached
     or started when the cache answers every planned call."""
     from cli.teacher import open_cli_teacher
-    from training.docs import DocsOptions, build_dataset, format_plan, format_report, plan_dataset
+    from training.docs import (
+        CachedOnlyTeacher,
+        DocsOptions,
+        build_dataset,
+        format_plan,
+        format_report,
+        plan_dataset,
+    )
 
     docs_options = DocsOptions(
         docs,
@@ -282,21 +370,11 @@ def build_from_docs(
         return format_plan(plan)
     with contextlib.ExitStack() as stack:
         if plan.new_calls_at_most == 0:
-            teacher: Teacher = _CacheOnly(identity)
+            teacher: Teacher = CachedOnlyTeacher(identity)
         else:
             teacher = stack.enter_context(open_cli_teacher(settings))
         source = stack.enter_context(_raft_source(settings, raft_mode)) if raft_mode else None
         return format_report(build_dataset(docs_options, teacher, settings.teacher, source), str(out))
-
-
-class _CacheOnly:
-    """The configured teacher when the cache holds every reply the run needs: nothing is called."""
-
-    def __init__(self, identity: str) -> None:
-        self.identity = identity
-
-    def complete(self, messages: object, params: object) -> str:
-        raise RuntimeError("the plan said every teacher call was cached")  # a bug if reached
 
 
 @contextlib.contextmanager

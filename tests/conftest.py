@@ -30,6 +30,32 @@ def smol_tokenizer(smol_dir):  # type: ignore[no-untyped-def]
     return AutoTokenizer.from_pretrained(smol_dir)
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, smol_tokenizer) -> Path:  # type: ignore[no-untyped-def]
+    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer, saved like a real model directory."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(smol_tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        pad_token_id=smol_tokenizer.pad_token_id,
+        bos_token_id=smol_tokenizer.bos_token_id,
+        eos_token_id=smol_tokenizer.eos_token_id,
+    )
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(path)
+    smol_tokenizer.save_pretrained(path)
+    return path
+
+
 TINY_WORDS = (
     "[PAD] [UNK] [CLS] [SEP] [MASK] a an the is of to and in for on with tent tents jacket price costs "
     "dollars returns return within days store stores open opens close at nine morning parcel arrive "

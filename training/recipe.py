@@ -17,7 +17,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,13 +54,17 @@ def train(
     work_root: Path | None = None,
     *,
     requirements: Requirements | None = None,
+    attachments: Mapping[str, Path] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> AdapterVersion:
     """Fine-tune a LoRA adapter as `config` says and register it as a candidate version.
 
     Checkpoints go to `<work_root>/<output_name>-<config hash>/` (default `work_root`: `train-runs/` beside
     the registry). With `resume`, the run continues from its last checkpoint there, if any; without, it
     starts afresh. The work directory is removed once the adapter is registered. `requirements` (the
-    serving vLLM's rank limit and base weights) are checked at registration.
+    serving vLLM's rank limit and base weights) are checked at registration. `attachments` (name → file)
+    are copied into the version and hashed with it; `fields` go into its manifest (e.g. the eval set it is
+    gated on).
     """
     # --- setup
     model_dir = Path(resolve_model(config.base_model, cache_dir))
@@ -94,7 +98,11 @@ def train(
         save_adapter(model, config, out)
         plot_loss(records, out / LOSS_CURVE)
         metrics = summarise(records, len(examples))
-        adapter = register(config, registry_root, out, model_dir, metrics, requirements=requirements)
+        for name, source in (attachments or {}).items():
+            shutil.copyfile(source, out / name)
+        adapter = register(
+            config, registry_root, out, model_dir, metrics, requirements=requirements, extra=fields
+        )
         shutil.rmtree(run)
     procs.barrier()
     if not procs.is_main:  # the version the main process just registered
@@ -408,8 +416,10 @@ def register(
     metrics: dict[str, Any],
     *,
     requirements: Requirements | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> AdapterVersion:
-    """Register the adapter as a new candidate version with its provenance; `current` is not moved."""
+    """Register the adapter as a new candidate version with its provenance (and `extra` manifest fields);
+    `current` is not moved."""
     registry = AdapterRegistry(registry_root)
     parent = registry.current(config.output_name)  # the served version this one is meant to replace
     fields = {
@@ -419,5 +429,6 @@ def register(
         "config": config.to_dict(),
         "metrics": metrics,
         "parent": parent.version if parent else None,
+        **(extra or {}),
     }
     return registry.register(config.output_name, out, fields, requirements=requirements)

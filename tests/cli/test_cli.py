@@ -131,7 +131,15 @@ def test_retrain_trains_a_candidate_then_gates_and_promotes_it(kb, tmp_path, mon
     from training import recipe
 
     def fake_train(
-        config, registry_root, cache_dir, progress=True, resume=False, work_root=None, *, requirements=None
+        config,
+        registry_root,
+        cache_dir,
+        progress=True,
+        resume=False,
+        work_root=None,
+        *,
+        requirements=None,
+        **_,
     ):
         source = tmp_path / "kb-adapter"
         fields = {"config": config.to_dict(), "parent": "v1"}

@@ -20,7 +20,7 @@ runner = CliRunner()
 def test_train_with_a_config_still_runs_the_recipe(home, tmp_path, monkeypatch):
     calls = []
 
-    def fake_train(config, registry_root, cache_dir, resume=False, work_root=None, requirements=None):
+    def fake_train(config, registry_root, cache_dir, resume=False, work_root=None, requirements=None, **_):
         calls.append((config.output_name, registry_root))
         return SimpleNamespace(served_name="x@v1", path=registry_root / "x" / "v1", name="x", version="v1")
 

@@ -163,3 +163,94 @@ def test_serves_model_tells_nothing_there_from_another_model(teacher_server: Tea
     teacher_server.close()
     assert cli.teacher.serves_model(teacher_server.url, "base", None) is None
     assert cli.teacher.is_local(teacher_server.url) and not cli.teacher.is_local("https://api.openai.com/v1")
+
+
+def recipe(path: Path, model_dir: Path, data: Path) -> Path:
+    """A tiny recipe that reads `data` (a few steps on the tiny model: the pipeline, not the quality)."""
+    path.write_text(
+        json.dumps(
+            {
+                "output_name": "club",
+                "base_model": str(model_dir),
+                "data_files": [str(data)],
+                "lora_r": 4,
+                "lora_alpha": 8,
+                "max_steps": 2,
+                "batch_size": 4,
+                "max_length": 128,
+                "dtype": "float32",
+            }
+        )  # fmt: skip
+    )
+    return path
+
+
+def gated_on(candidate_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (candidate_dir / "gate-eval.jsonl").read_text().splitlines()]
+
+
+def test_retrain_from_docs_keeps_its_gate_set_and_regenerates_only_what_changed(
+    teacher_server: TeacherServer, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    import eval.promotion
+    from eval.datasets import DEMO_DATASET
+    from training.registry import AdapterRegistry
+
+    monkeypatch.setenv("LORAG_CHAT_MODEL", str(tiny_model_dir))
+    docs = write_docs(tmp_path / "docs")
+    config = recipe(tmp_path / "club.yaml", tiny_model_dir, tmp_path / "data" / "train.jsonl")
+    first = runner.invoke(app, ["retrain", "--config", str(config), "--docs", str(docs)], prog_name="lorag")
+    assert first.exit_code == 0, first.output
+    registry = AdapterRegistry(Path("home").resolve() / "adapters")
+    v1 = registry.current("club")
+    assert v1 is not None and v1.version == "v1"  # the first version: nothing to gate against
+    kept = v1.manifest["gate_eval"]
+    assert kept["sha256"] == hashlib.sha256((v1.path / "gate-eval.jsonl").read_bytes()).hexdigest()
+    new_items = [json.loads(line) for line in (tmp_path / "data" / "eval.jsonl").read_text().splitlines()]
+    demo_items = DEMO_DATASET.read_text().splitlines()
+    assert new_items and kept["questions"] == len(demo_items) + len(new_items) == len(gated_on(v1.path))
+    trained_on = (tmp_path / "data" / "train.jsonl").read_text()
+    assert not any(item["question"] in trained_on for item in new_items)  # held out by fact
+    calls = len(teacher_server.teacher.calls)
+
+    # Next quarter one page changed: only its chunks reach the teacher, and the gate runs on v1's set
+    # joined with the new eval set, less the items whose source chunk changed.
+    (docs / "people.md").write_text(DOCS_PEOPLE_CHANGED, encoding="utf-8")
+    seen: dict[str, Any] = {}
+
+    def gate(settings: object, name: str, version: str, **options: Any) -> eval.promotion.Promotion:
+        seen.update(options, version=version)
+        return eval.promotion.Promotion(registry.promote(name, version), "v1", None)
+
+    monkeypatch.setattr(eval.promotion, "promote_with_gate", gate)
+    second = runner.invoke(app, ["retrain", "--config", str(config), "--docs", str(docs)], prog_name="lorag")
+    assert second.exit_code == 0, second.output
+    assert 0 < len(teacher_server.teacher.calls) - calls < calls
+    v2 = registry.get("club", seen["version"])
+    assert seen["dataset"] == v2.path / "gate-eval.jsonl"
+    card = json.loads((tmp_path / "data" / "card.json").read_text())
+    retired = {item["id"] for item in card["retired_eval"]}
+    union = gated_on(v2.path)
+    questions = {row["question"] for row in union}
+    assert {row["question"] for row in gated_on(v1.path) if row.get("id") not in retired} <= questions
+    assert not retired & {row.get("id") for row in union}
+    assert v2.manifest["gate_eval"]["from"][0]["path"] == str(v1.path / "gate-eval.jsonl")
+
+
+DOCS_PEOPLE_CHANGED = """# People
+
+The head coach of the Harbour Rowing Club is Ilse Varga. She trains the racing crews on weekday evenings.
+
+The club mascot is a grey seal named Bollard.
+"""
+
+
+def test_retrain_from_docs_refuses_a_recipe_that_does_not_read_the_generated_data(
+    home: Path, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    config = recipe(tmp_path / "club.yaml", tiny_model_dir, tmp_path / "elsewhere.jsonl")
+    args = ["retrain", "--config", str(config), "--docs", str(write_docs(tmp_path / "docs"))]
+    result = runner.invoke(app, [*args, "--data-out", str(tmp_path / "data")], prog_name="lorag")
+    assert result.exit_code == 2 and "does not read" in result.stderr and "--data-out" in result.stderr

@@ -298,11 +298,17 @@ def test_gateways_reach_vllm_through_the_service_and_every_replica_through_the_h
     assert env["LORAG_VLLM_URL"] == "http://vllm:8000"
     assert env["LORAG_VLLM_REPLICAS"] == "http://vllm-replicas:8000"
     assert env["LORAG_VLLM_API_KEY"]["secretKeyRef"] == {"name": "lorag-secrets", "key": "VLLM_API_KEY"}
-    # Only gateways may reach vLLM's port.
+    # Only gateways, and the retrain job whose teacher is the served base model, may reach vLLM's port.
     (policy,) = by_kind("NetworkPolicy").values()
     assert policy["spec"]["podSelector"]["matchLabels"] == vllm_labels
     (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [{"podSelector": {"matchLabels": gateway_labels}}]
+    retrain_labels = by_kind("CronJob")["lorag-retrain"]["spec"]["jobTemplate"]["spec"]["template"][
+        "metadata"
+    ]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": gateway_labels}},
+        {"podSelector": {"matchLabels": retrain_labels["labels"]}},
+    ]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
     hpa = by_kind("HorizontalPodAutoscaler")["gateway"]["spec"]["scaleTargetRef"]
     assert (hpa["kind"], hpa["name"]) == ("Deployment", "gateway")
@@ -326,6 +332,16 @@ def test_schedules() -> None:
         assert job["spec"]["concurrencyPolicy"] == "Forbid"
     retrain = container(cronjobs["lorag-retrain"], "retrain")
     assert retrain["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    # It regenerates from documents, with the served base model as its teacher (key: vLLM's).
+    assert retrain["command"][retrain["command"].index("--docs") + 1] == "/var/lib/lorag/docs"
+    env = env_of(retrain)
+    assert env["LORAG_TEACHER__URL"] == "http://vllm:8000/v1"
+    assert env["LORAG_TEACHER__MODEL"]["configMapKeyRef"] == {
+        "name": "vllm-params",
+        "key": "SERVED_MODEL_NAME",
+    }
+    assert env["LORAG_TEACHER__API_KEY_ENV"] == "TEACHER_API_KEY"
+    assert env["TEACHER_API_KEY"]["secretKeyRef"] == {"name": "lorag-secrets", "key": "VLLM_API_KEY"}
 
 
 # --- compose ----------------------------------------------------------------------------------------

@@ -16,32 +16,6 @@ def tokenizer(smol_tokenizer):
     return smol_tokenizer
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
-    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer, saved like a real model directory."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    path = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def write_jsonl(path: Path, records: Sequence[object]) -> Path:
     """Write records one JSON document a line (strings are written verbatim, for malformed lines)."""
     lines = [r if isinstance(r, str) else json.dumps(r) for r in records]

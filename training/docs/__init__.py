@@ -11,9 +11,10 @@ from training.docs.card import RunResult, format_report
 from training.docs.errors import DocsDataError
 from training.docs.plan import Plan, format_plan, plan_dataset
 from training.docs.raft_data import RaftSource
-from training.docs.teacher import GenerationParams, OpenAITeacher, Teacher, open_teacher
+from training.docs.teacher import CachedOnlyTeacher, GenerationParams, OpenAITeacher, Teacher, open_teacher
 
 __all__ = [
+    "CachedOnlyTeacher",
     "DocsDataError",
     "DocsOptions",
     "GenerationParams",

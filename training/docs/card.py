@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from core.textfiles import read_json
 from retrieval.sources import Document, Skipped
 from training.docs.assemble import Assembly
 from training.docs.calls import CallCounts
@@ -204,3 +206,25 @@ def _review_counts(result: RunResult) -> dict[str, int]:
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 3) if whole else 0.0
+
+
+RERUN_OPTIONS = (
+    "question_samples",
+    "targeted_spans",
+    "paraphrase_samples",
+    "eval_share",
+    "max_examples_per_fact",
+    "docs_indexed",
+)
+"""The options a re-run must repeat: with others the split (which facts are held out) or the cache keys
+would change, and facts held out last quarter could reach the training data."""
+
+
+def recorded_options(card_path: Path) -> dict[str, Any]:
+    """The options an earlier run in this folder recorded in its card (`RERUN_OPTIONS` only), or {} when
+    there is no card yet; `raft` is True when that run wrote RAFT examples."""
+    if not card_path.is_file():
+        return {}
+    card = read_json(card_path)
+    options = {key: card["options"][key] for key in RERUN_OPTIONS if key in card.get("options", {})}
+    return {**options, "raft": card.get("raft") is not None}

@@ -94,6 +94,19 @@ class OpenAITeacher:
         return response.choices[0].message.content or ""
 
 
+class CachedOnlyTeacher:
+    """The teacher named `identity` when the cache holds every reply a run needs: nothing is called (the
+    plan says so first), so no server has to be reached or started."""
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+
+    def complete(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        raise RuntimeError(
+            f"{self.identity}: the plan said every teacher call was cached"
+        )  # a bug if reached
+
+
 def open_teacher(settings: TeacherSettings) -> OpenAITeacher:
     """The teacher the settings describe (its API key read through the settings)."""
     try:
