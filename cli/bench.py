@@ -64,6 +64,26 @@ def bench_train(
     run_train_bench(settings_for(ctx).cache_dir, out=typer.echo, quick=quick, steps=steps)
 
 
+@app.command("from-docs")
+def bench_from_docs(
+    ctx: typer.Context,
+    work: Annotated[
+        Path | None,
+        typer.Option("--work", help="Where its steps keep their output (default: HOME/bench/from-docs)."),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Start over instead of resuming the steps already done.")
+    ] = False,
+) -> None:
+    """Documents to adapter on the demo: the handbook → training data → an adapter (`docs`), evaluated on
+    the frozen demo eval set against the hand-written demo adapter and the base model in one run, then one
+    page edited and the data rebuilt incrementally. Resumes a killed run; `--fresh` starts over."""
+    from bench.from_docs import run_from_docs_bench
+
+    settings = settings_for(ctx)
+    run_from_docs_bench(settings, work or settings.home / "bench" / "from-docs", echo=typer.echo, fresh=fresh)
+
+
 @app.command("serve")
 def bench_serve(
     ctx: typer.Context,

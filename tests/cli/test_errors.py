@@ -137,6 +137,11 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
         (["bench", "train", "--steps", "abc"], 2, "Invalid value for '--steps'"),
         (["--settings", BAD_YAML, "bench", "train"], 2, "invalid YAML"),
     ],
+    "bench from-docs": [
+        (["bench", "from-docs", "--fresh=x"], 2, "--fresh"),
+        (["bench", "from-docs", "--work", BAD_JSONL], 2, f"{BAD_JSONL}: not a directory"),
+        (["--settings", BAD_FIELD, "bench", "from-docs"], 2, "lora_r"),
+    ],
     "bench serve": [
         (["bench", "serve", "--port-range", "x"], 2, "'x' is not a port range"),
         (["bench", "serve", "--clients", "abc"], 2, "Invalid value for '--clients'"),
