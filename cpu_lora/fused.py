@@ -29,7 +29,7 @@ from cpu_lora.grouping import Run, plan_rows
 from cpu_lora.ops import Segments, index_rows
 
 BLOCK_DIAGONAL_MAX_ROWS = 64
-"""Up to this many rows of one slot, the expand is one block-diagonal GEMM; above it, one GEMM per slice."""
+"""Up to this many rows of one slot, the expand is one block-diagonal float32 GEMM; above, one per slice."""
 
 Builder = Callable[[Sequence[torch.Tensor], Sequence[int], Sequence[int], torch.dtype], torch.Tensor]
 
@@ -129,27 +129,81 @@ def lora_linear(
     if not plan.slots:
         return True
     a_all = cache.get(stacked_a, lora_a, output_slices, ranks, torch.float32)
-    b_all = None
-    if any(_row_count(runs) <= BLOCK_DIAGONAL_MAX_ROWS for _, runs in plan.slots):
-        b_all = cache.get(block_diagonal_b, lora_b, output_slices, ranks, out.dtype)
-        if b_all is None:
-            return False
-    if a_all is None:
+    few = tuple((slot, runs) for slot, runs in plan.slots if _row_count(runs) <= BLOCK_DIAGONAL_MAX_ROWS)
+    b_all = cache.get(block_diagonal_b, lora_b, output_slices, ranks, torch.float32) if few else None
+    if a_all is None or (few and b_all is None):
         return False
     x32 = x.to(torch.float32)  # once for all slots; a no-op for float32 activations
+    if b_all is not None:
+        _few_rows_pass(out, x32, a_all, b_all, few, scale, sum(output_slices), add_inputs)
     for slot, runs in plan.slots:
-        shrunk, rows = _shrink(x32, a_all[slot], runs, scale)
-        shrunk = shrunk.to(out.dtype)
-        if b_all is not None and _row_count(runs) <= BLOCK_DIAGONAL_MAX_ROWS:
-            _add(out, rows, slice(0, sum(output_slices)), shrunk, b_all[slot], add_inputs)
-            continue
-        offset = rank_offset = 0
-        for b, width, rank in zip(lora_b, output_slices, ranks, strict=True):
-            matrix = _slot_matrices(b)[slot, :width, :rank].to(out.dtype)
-            activations = shrunk[:, rank_offset : rank_offset + rank]
-            _add(out, rows, slice(offset, offset + width), activations, matrix, add_inputs)
-            offset, rank_offset = offset + width, rank_offset + rank
+        if _row_count(runs) > BLOCK_DIAGONAL_MAX_ROWS:
+            _many_rows_pass(
+                out, x32, a_all[slot], lora_b, slot, runs, scale, output_slices, ranks, add_inputs
+            )
     return True
+
+
+def _few_rows_pass(
+    out: torch.Tensor,
+    x32: torch.Tensor,
+    a_all: torch.Tensor,
+    b_all: torch.Tensor,
+    slots: Sequence[tuple[int, Sequence[Run]]],
+    scale: float,
+    width: int,
+    add_inputs: bool,
+) -> None:
+    """The slots with few rows (a decode batch's), together: one gather of their rows, per slot a shrink
+    and a block-diagonal expand GEMM, one scatter into `out[:, :width]`.
+
+    The GEMMs run in float32 whatever the model's dtype: at a few rows, a bfloat16 GEMM on CPU costs
+    2-4x a float32 one (fixed per-call overhead). The products of bfloat16 values are exact in float32,
+    and the shrunk activations and the delta are rounded to `out`'s dtype where the originals round them.
+    """
+    index = index_rows(tuple(run for _, runs in slots for run in runs), x32.device)
+    inputs = x32.index_select(0, index)
+    counts = [_row_count(runs) for _, runs in slots]
+    shrunk = inputs.new_empty(inputs.shape[0], a_all.shape[1])
+    start = 0
+    for (slot, _), count in zip(slots, counts, strict=True):
+        torch.mm(inputs[start : start + count], a_all[slot].T, out=shrunk[start : start + count])
+        start += count
+    if scale != 1.0:
+        shrunk.mul_(scale)
+    if out.dtype != torch.float32:
+        shrunk = shrunk.to(out.dtype).to(torch.float32)
+    delta = inputs.new_empty(inputs.shape[0], width)
+    start = 0
+    for (slot, _), count in zip(slots, counts, strict=True):
+        torch.mm(shrunk[start : start + count], b_all[slot].T, out=delta[start : start + count])
+        start += count
+    target = out[:, :width]
+    (target.index_add_ if add_inputs else target.index_copy_)(0, index, delta.to(out.dtype))
+
+
+def _many_rows_pass(
+    out: torch.Tensor,
+    x32: torch.Tensor,
+    a: torch.Tensor,
+    lora_b: Sequence[torch.Tensor],
+    slot: int,
+    runs: Sequence[Run],
+    scale: float,
+    output_slices: Sequence[int],
+    ranks: Sequence[int],
+    add_inputs: bool,
+) -> None:
+    """One slot with many rows (a prefill's): one shrink GEMM, then one expand GEMM per slice in `out`'s
+    dtype, straight into a view of `out` where the rows are contiguous."""
+    shrunk, rows = _shrink(x32, a, runs, scale)
+    shrunk = shrunk.to(out.dtype)
+    offset = rank_offset = 0
+    for b, width, rank in zip(lora_b, output_slices, ranks, strict=True):
+        matrix = _slot_matrices(b)[slot, :width, :rank].to(out.dtype)
+        activations = shrunk[:, rank_offset : rank_offset + rank]
+        _add(out, rows, slice(offset, offset + width), activations, matrix, add_inputs)
+        offset, rank_offset = offset + width, rank_offset + rank
 
 
 def _row_count(runs: Sequence[Run]) -> int:
