@@ -21,7 +21,9 @@ the call returns False and the caller takes the per-slice path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -30,6 +32,9 @@ from cpu_lora.ops import Segments, index_rows
 
 BLOCK_DIAGONAL_MAX_ROWS = 64
 """Up to this many rows of one slot, the expand is one block-diagonal float32 GEMM; above, one per slice."""
+
+SlotRuns = tuple[tuple[int, tuple[Run, ...]], ...]
+"""`(slot, runs)` per slot, as in `Plan.slots`."""
 
 Builder = Callable[[Sequence[torch.Tensor], Sequence[int], Sequence[int], torch.dtype], torch.Tensor]
 
@@ -129,19 +134,60 @@ def lora_linear(
     if not plan.slots:
         return True
     a_all = cache.get(stacked_a, lora_a, output_slices, ranks, torch.float32)
-    few = tuple((slot, runs) for slot, runs in plan.slots if _row_count(runs) <= BLOCK_DIAGONAL_MAX_ROWS)
+    few, many = _split(plan.slots, BLOCK_DIAGONAL_MAX_ROWS)
     b_all = cache.get(block_diagonal_b, lora_b, output_slices, ranks, torch.float32) if few else None
     if a_all is None or (few and b_all is None):
         return False
     x32 = x.to(torch.float32)  # once for all slots; a no-op for float32 activations
     if b_all is not None:
         _few_rows_pass(out, x32, a_all, b_all, few, scale, sum(output_slices), add_inputs)
-    for slot, runs in plan.slots:
-        if _row_count(runs) > BLOCK_DIAGONAL_MAX_ROWS:
-            _many_rows_pass(
-                out, x32, a_all[slot], lora_b, slot, runs, scale, output_slices, ranks, add_inputs
-            )
+    for slot, runs in many:
+        _many_rows_pass(out, x32, a_all[slot], lora_b, slot, runs, scale, output_slices, ranks, add_inputs)
     return True
+
+
+class Layout(NamedTuple):
+    """The rows of the few-row slots, padded into a `(span, width)` grid for batched GEMMs.
+
+    Grid row `i * width + k` holds the k-th row of slot `first + i`; slots in that range that have fewer
+    rows (or none) are padded with row 0 of the input, whose results are computed and then dropped.
+    """
+
+    first: int
+    span: int
+    """How many slots the grid has rows for: `first` to `first + span - 1`."""
+    width: int
+    """Rows per slot: the most any of them has."""
+    source: torch.Tensor
+    """For each grid position, the input row it reads."""
+    positions: torch.Tensor
+    """For each real row, its grid position; in the order of `rows`."""
+    rows: torch.Tensor
+    """The real rows, slot by slot."""
+
+
+@functools.lru_cache(maxsize=256)
+def _split(slots: SlotRuns, max_rows: int) -> tuple[SlotRuns, SlotRuns]:
+    """The slots with at most `max_rows` rows, and the others; cached like the plan itself."""
+    few = tuple((slot, runs) for slot, runs in slots if _row_count(runs) <= max_rows)
+    return few, tuple((slot, runs) for slot, runs in slots if _row_count(runs) > max_rows)
+
+
+@functools.lru_cache(maxsize=256)
+def layout(slots: SlotRuns, device: torch.device) -> Layout:
+    """The grid of `slots` (as in `Plan.slots`); cached, as every layer of a forward asks for the same."""
+    first = min(slot for slot, _ in slots)
+    span = max(slot for slot, _ in slots) - first + 1
+    width = max(_row_count(runs) for _, runs in slots)
+    source, positions, rows = [0] * (span * width), [], []
+    for slot, runs in slots:
+        for k, row in enumerate(row for start, stop in runs for row in range(start, stop)):
+            position = (slot - first) * width + k
+            source[position] = row
+            positions.append(position)
+            rows.append(row)
+    tensors = (torch.tensor(values, device=device) for values in (source, positions, rows))
+    return Layout(first, span, width, *tensors)
 
 
 def _few_rows_pass(
@@ -149,37 +195,50 @@ def _few_rows_pass(
     x32: torch.Tensor,
     a_all: torch.Tensor,
     b_all: torch.Tensor,
-    slots: Sequence[tuple[int, Sequence[Run]]],
+    slots: SlotRuns,
     scale: float,
     width: int,
     add_inputs: bool,
 ) -> None:
-    """The slots with few rows (a decode batch's), together: one gather of their rows, per slot a shrink
-    and a block-diagonal expand GEMM, one scatter into `out[:, :width]`.
+    """The slots with few rows (a decode batch's), together: `out[rows, :width] (+)= delta` in one scatter.
 
     The GEMMs run in float32 whatever the model's dtype: at a few rows, a bfloat16 GEMM on CPU costs
     2-4x a float32 one (fixed per-call overhead). The products of bfloat16 values are exact in float32,
     and the shrunk activations and the delta are rounded to `out`'s dtype where the originals round them.
+    Two batched GEMMs over the padded grid of rows cost less than two GEMMs per slot, unless the padding
+    would more than double the rows (one busy slot among idle ones): then, two GEMMs per slot.
     """
-    index = index_rows(tuple(run for _, runs in slots for run in runs), x32.device)
-    inputs = x32.index_select(0, index)
-    counts = [_row_count(runs) for _, runs in slots]
-    shrunk = inputs.new_empty(inputs.shape[0], a_all.shape[1])
-    start = 0
-    for (slot, _), count in zip(slots, counts, strict=True):
-        torch.mm(inputs[start : start + count], a_all[slot].T, out=shrunk[start : start + count])
-        start += count
+    grid = layout(slots, x32.device)
+    rows = grid.rows.shape[0]
+    if grid.span * grid.width <= 2 * rows:
+        inputs = x32.index_select(0, grid.source).view(grid.span, grid.width, -1)
+        present = slice(grid.first, grid.first + grid.span)
+        shrunk = _rounded(torch.bmm(inputs, a_all[present].transpose(1, 2)), scale, out.dtype)
+        delta = torch.bmm(shrunk, b_all[present].transpose(1, 2)).view(grid.span * grid.width, -1)
+        delta = delta.index_select(0, grid.positions)
+    else:
+        inputs = x32.index_select(0, grid.rows)
+        counts = [_row_count(runs) for _, runs in slots]
+        shrunk = inputs.new_empty(rows, a_all.shape[1])
+        start = 0
+        for (slot, _), count in zip(slots, counts, strict=True):
+            torch.mm(inputs[start : start + count], a_all[slot].T, out=shrunk[start : start + count])
+            start += count
+        shrunk = _rounded(shrunk, scale, out.dtype)
+        delta = inputs.new_empty(rows, width)
+        start = 0
+        for (slot, _), count in zip(slots, counts, strict=True):
+            torch.mm(shrunk[start : start + count], b_all[slot].T, out=delta[start : start + count])
+            start += count
+    target = out[:, :width]
+    (target.index_add_ if add_inputs else target.index_copy_)(0, grid.rows, delta.to(out.dtype))
+
+
+def _rounded(shrunk: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
+    """Float32 shrink results scaled, then rounded to `dtype` (as the originals' expand input), as float32."""
     if scale != 1.0:
         shrunk.mul_(scale)
-    if out.dtype != torch.float32:
-        shrunk = shrunk.to(out.dtype).to(torch.float32)
-    delta = inputs.new_empty(inputs.shape[0], width)
-    start = 0
-    for (slot, _), count in zip(slots, counts, strict=True):
-        torch.mm(shrunk[start : start + count], b_all[slot].T, out=delta[start : start + count])
-        start += count
-    target = out[:, :width]
-    (target.index_add_ if add_inputs else target.index_copy_)(0, index, delta.to(out.dtype))
+    return shrunk if dtype == torch.float32 else shrunk.to(dtype).to(torch.float32)
 
 
 def _many_rows_pass(

@@ -13,6 +13,7 @@ SLICES = (24, 8, 8)  # like qkv: slices of different widths
 PREFILL = [-1] * 5 + [2] * 9 + [0] * 4 + [-1] * 3 + [2] * 6 + [1] * 2 + [3] * 70
 DECODE = [0, -1, 1, 3, -1, 0, 0, 2, -1, 3, 1, -1, 2, 0, -1, 1]
 ONE_ADAPTER = [1] * 12
+SKEWED = [0] * 7 + [-1, 3] + [0] * 9  # padding the grid would more than double its rows: a GEMM pair per slot
 TOLERANCE = {torch.float32: {"rtol": 1e-5, "atol": 1e-5}, torch.bfloat16: {"rtol": 2e-2, "atol": 2e-2}}
 
 
@@ -54,7 +55,9 @@ def segments(indices: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("add_inputs", [True, False])
-@pytest.mark.parametrize("indices", [PREFILL, DECODE, ONE_ADAPTER], ids=["prefill", "decode", "one-adapter"])
+@pytest.mark.parametrize(
+    "indices", [PREFILL, DECODE, ONE_ADAPTER, SKEWED], ids=["prefill", "decode", "one-adapter", "skewed"]
+)
 @pytest.mark.parametrize("slices", [SLICES, (16, 16), (20,)], ids=["qkv", "gate_up", "single"])
 @pytest.mark.parametrize("block_rows", [0, 64, 10_000], ids=["per-slice", "mixed", "block-diagonal"])
 def test_matches_the_reference_and_leaves_base_rows_alone(  # type: ignore[no-untyped-def]
@@ -68,6 +71,13 @@ def test_matches_the_reference_and_leaves_base_rows_alone(  # type: ignore[no-un
     torch.testing.assert_close(y, expected, **TOLERANCE[dtype])
     base = [t for t, slot in enumerate(indices) if slot < 0]
     assert torch.equal(y[base], expected[base])
+
+
+def test_the_grid_pads_each_slot_to_the_busiest_and_reads_row_0_for_padding() -> None:
+    grid = fused.layout(((2, ((0, 1), (3, 5))), (1, ((1, 2),))), torch.device("cpu"))
+    assert (grid.first, grid.span, grid.width) == (1, 2, 3)
+    assert grid.source.tolist() == [1, 0, 0, 0, 3, 4] and grid.positions.tolist() == [3, 4, 5, 0]
+    assert grid.rows.tolist() == [0, 3, 4, 1]
 
 
 def test_a_batch_of_base_rows_is_left_untouched_and_builds_nothing() -> None:
