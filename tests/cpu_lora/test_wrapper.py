@@ -100,3 +100,24 @@ def test_the_fused_pass_matches_the_per_slice_path_step_after_step(is_prefill: b
             assert torch.equal(fused_y[base], y[base])
     finally:
         patch.restore(module)
+
+
+def test_a_caller_buffer_takes_the_per_slice_path_with_the_same_result() -> None:
+    module = patch.punica_cpu_module()
+    patch.restore(module)
+    patch.apply(module)
+    try:
+        slices = (HIDDEN, 8)
+        lora_a = tuple(adapters(RANK, HIDDEN, seed) for seed in (1, 2))
+        lora_b = tuple(adapters(size, RANK, seed) for size, seed in zip(slices, (3, 4), strict=True))
+        x, y = torch.randn(len(TOKENS), HIDDEN), torch.randn(len(TOKENS), sum(slices))
+        fused_y, buffered = y.clone(), y.clone()
+        punica = wrapper()
+        punica.add_lora_linear(fused_y, x, lora_a, lora_b, 1.0, slices)
+        buffer = tuple(torch.zeros(len(TOKENS), RANK) for _ in slices)
+        punica.add_lora_linear(buffered, x, lora_a, lora_b, 1.0, slices, buffer=buffer)
+        assert buffer[0].abs().sum() > 0  # the per-slice path used it
+        torch.testing.assert_close(fused_y, buffered)
+        assert torch.equal(buffered[BASE_TOKENS], y[BASE_TOKENS])
+    finally:
+        patch.restore(module)
