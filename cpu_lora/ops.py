@@ -24,7 +24,7 @@ Segments = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 @functools.lru_cache(maxsize=256)
-def _index_rows(runs: tuple[Run, ...], device: torch.device) -> torch.Tensor:
+def index_rows(runs: tuple[Run, ...], device: torch.device) -> torch.Tensor:
     """The row indices of several runs; cached because every LoRA layer of a forward asks for the same."""
     return torch.tensor([row for start, stop in runs for row in range(start, stop)], device=device)
 
@@ -64,7 +64,7 @@ def _shrink(
             rows = slice(*runs[0])
             target[rows].addmm_(inputs[rows].to(output.dtype), matrix.T, beta=0, alpha=scaling)
         else:
-            index = _index_rows(runs, inputs.device)
+            index = index_rows(runs, inputs.device)
             product = inputs.index_select(0, index).to(output.dtype) @ matrix.T
             target.index_copy_(0, index, product if scaling == 1.0 else product * scaling)
 
@@ -87,7 +87,7 @@ def _expand(
             rows = slice(*runs[0])
             target[rows].addmm_(inputs[rows].to(output.dtype), matrix.T, beta=1 if add_inputs else 0)
         else:
-            index = _index_rows(runs, inputs.device)
+            index = index_rows(runs, inputs.device)
             product = inputs.index_select(0, index).to(output.dtype) @ matrix.T
             (target.index_add_ if add_inputs else target.index_copy_)(0, index, product)
 

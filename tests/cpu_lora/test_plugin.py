@@ -79,3 +79,11 @@ def test_vllm_discovers_the_plugin_and_vllm_plugins_can_exclude_it(monkeypatch) 
     assert "lorag_cpu_lora" not in load_plugins_by_group(DEFAULT_PLUGINS_GROUP)
     monkeypatch.setenv("VLLM_PLUGINS", "lora_filesystem_resolver")
     assert "lorag_cpu_lora" not in load_plugins_by_group(DEFAULT_PLUGINS_GROUP)
+
+
+def test_the_patch_replaces_add_lora_linear_and_restore_puts_it_back(punica_cpu) -> None:  # type: ignore[no-untyped-def]
+    original = punica_cpu.PunicaWrapperCPU.add_lora_linear
+    assert patch.apply(punica_cpu) and patch.is_applied(punica_cpu)
+    assert punica_cpu.PunicaWrapperCPU.add_lora_linear.__wrapped__ is original
+    assert patch.restore(punica_cpu) and not patch.is_applied(punica_cpu)
+    assert punica_cpu.PunicaWrapperCPU.add_lora_linear is original

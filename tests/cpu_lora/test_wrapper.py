@@ -69,3 +69,55 @@ def test_add_lora_embedding_leaves_base_rows_alone(grouped: bool) -> None:
     before = y.clone()
     wrapper().add_lora_embedding(y, x, lora_b, add_inputs=True)
     assert torch.equal(y[BASE_TOKENS], before[BASE_TOKENS]) is grouped
+
+
+@pytest.mark.parametrize("is_prefill", [True, False], ids=["prefill", "decode"])
+def test_the_fused_pass_matches_the_per_slice_path_step_after_step(is_prefill: bool) -> None:
+    """The fused `add_lora_linear` against the original method running the grouped ops, while the batch's
+    slots change between steps (its cached segments must follow `update_metadata`)."""
+    from vllm.lora.layers import LoRAMapping
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    module = patch.punica_cpu_module()
+    patch.restore(module)
+    patch.apply(module)
+    try:
+        per_slice = PunicaWrapperCPU.add_lora_linear.__wrapped__  # type: ignore[attr-defined]
+        punica = PunicaWrapperCPU(max_num_batched_tokens=16, max_batches=8, device="cpu")
+        slices = (HIDDEN, 8, 8)
+        lora_a = tuple(adapters(RANK, HIDDEN, seed) for seed in (1, 2, 3))
+        lora_b = tuple(adapters(size, RANK, seed) for size, seed in zip(slices, (4, 5, 6), strict=True))
+        for tokens in (TOKENS, (2, 0, 1, 1, 0, 2, 2), (0,) * 7, (2,) * 7, TOKENS):
+            punica.update_metadata(
+                LoRAMapping(tokens, PROMPTS, is_prefill=is_prefill), [1, 2], MAX_LORAS, VOCAB
+            )
+            x, y = torch.randn(len(tokens), HIDDEN), torch.randn(len(tokens), sum(slices))
+            fused_y, expected = y.clone(), y.clone()
+            punica.add_lora_linear(fused_y, x, lora_a, lora_b, 1.0, slices)
+            per_slice(punica, expected, x, lora_a, lora_b, 1.0, slices)
+            torch.testing.assert_close(fused_y, expected)
+            base = [t for t, token in enumerate(tokens) if token == 0]
+            assert torch.equal(fused_y[base], y[base])
+    finally:
+        patch.restore(module)
+
+
+def test_a_caller_buffer_takes_the_per_slice_path_with_the_same_result() -> None:
+    module = patch.punica_cpu_module()
+    patch.restore(module)
+    patch.apply(module)
+    try:
+        slices = (HIDDEN, 8)
+        lora_a = tuple(adapters(RANK, HIDDEN, seed) for seed in (1, 2))
+        lora_b = tuple(adapters(size, RANK, seed) for size, seed in zip(slices, (3, 4), strict=True))
+        x, y = torch.randn(len(TOKENS), HIDDEN), torch.randn(len(TOKENS), sum(slices))
+        fused_y, buffered = y.clone(), y.clone()
+        punica = wrapper()
+        punica.add_lora_linear(fused_y, x, lora_a, lora_b, 1.0, slices)
+        buffer = tuple(torch.zeros(len(TOKENS), RANK) for _ in slices)
+        punica.add_lora_linear(buffered, x, lora_a, lora_b, 1.0, slices, buffer=buffer)
+        assert buffer[0].abs().sum() > 0  # the per-slice path used it
+        torch.testing.assert_close(fused_y, buffered)
+        assert torch.equal(buffered[BASE_TOKENS], y[BASE_TOKENS])
+    finally:
+        patch.restore(module)
