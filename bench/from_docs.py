@@ -4,7 +4,9 @@ Steps, each recorded in `<work>/state.json` once done and skipped on the next ru
 resumes where it stopped (and a killed training from its last checkpoint):
 
 1. **data** — `training.docs` on the shipped handbook into `<work>/data` (eval share 0.25, as the shipped
-   data), starting from the shipped teacher cache: with the default teacher every call is cached.
+   data), starting from the shipped teacher cache: with the default teacher every call is cached. With
+   RAFT examples (the default) the demo index is built in `<work>/home` first and each fact's question is
+   also asked with distractors retrieved from it, so the adapter keeps reading sources on `docs+rag`.
 2. **train** — the `demo-from-docs` recipe on that data, registered as adapter `docs` in `<work>/home`.
 3. **eval** — a gateway on `<work>/home` (the demo index, the shipped hand-written `demo` adapter and
    `docs`: fewer adapters than vLLM's slots) answers the frozen demo eval set (`eval/datasets/demo.jsonl`,
@@ -44,8 +46,10 @@ REVIEW_SAMPLE = 30
 Echo = Callable[[str], None]
 
 
-def run_from_docs_bench(settings: Settings, work: Path, echo: Echo = print, fresh: bool = False) -> dict:
-    """Run (or resume) every step in `work`; print and return the results."""
+def run_from_docs_bench(
+    settings: Settings, work: Path, echo: Echo = print, fresh: bool = False, raft: bool = True
+) -> dict:
+    """Run (or resume) every step in `work`; print and return the results. `raft`: add RAFT examples."""
     if work.exists() and not work.is_dir():
         raise NotADirectoryError(20, "not a directory", str(work))
     if fresh:
@@ -53,7 +57,7 @@ def run_from_docs_bench(settings: Settings, work: Path, echo: Echo = print, fres
     work.mkdir(parents=True, exist_ok=True)
     state = _load_state(work)
     if "data" not in state:
-        state["data"] = _data_step(settings, work)
+        state["data"] = _data_step(settings, work, raft)
         _save_state(work, state)
     echo(f"data: {state['data']['summary']}")
     if "train" not in state:
@@ -66,7 +70,7 @@ def run_from_docs_bench(settings: Settings, work: Path, echo: Echo = print, fres
                 state["eval"] = _eval_step(settings, work, url)
                 _save_state(work, state)
             if "edit" not in state:
-                state["edit"] = _edit_step(settings, work, url, state["data"])
+                state["edit"] = _edit_step(settings, work, url, state["data"], raft)
                 _save_state(work, state)
     _write_review_sample(work)
     results = {**state, "verdicts": verdicts(state["eval"])}
@@ -79,7 +83,7 @@ def run_from_docs_bench(settings: Settings, work: Path, echo: Echo = print, fres
 # --- steps
 
 
-def _data_step(settings: Settings, work: Path) -> dict[str, Any]:
+def _data_step(settings: Settings, work: Path, raft: bool = True) -> dict[str, Any]:
     from training.demo_data import DEMO_DIR
 
     handbook, out = work / "handbook", work / "data"
@@ -89,10 +93,13 @@ def _data_step(settings: Settings, work: Path) -> dict[str, Any]:
     cache = out / "teacher-cache.sqlite"
     if not cache.exists():
         shutil.copy(DEMO_DIR / "from_docs" / "teacher-cache.sqlite", cache)
+    if raft:
+        _prepare_home(_home(settings, work))
     started = time.monotonic()
-    card = _build(settings, handbook, out, teacher=None)
+    card = _build(settings, handbook, out, teacher=None, raft_home=_home(settings, work) if raft else None)
     seconds = time.monotonic() - started
-    return {"seconds": round(seconds, 1), **_data_numbers(card), "summary": _data_summary(card, seconds)}
+    numbers = {**_data_numbers(card), "raft": raft}
+    return {"seconds": round(seconds, 1), **numbers, "summary": _data_summary(card, seconds)}
 
 
 def _train_step(settings: Settings, work: Path) -> dict[str, Any]:
@@ -170,7 +177,9 @@ def _eval_step(settings: Settings, work: Path, url: str) -> dict[str, Any]:
     }
 
 
-def _edit_step(settings: Settings, work: Path, url: str, first: dict[str, Any]) -> dict[str, Any]:
+def _edit_step(
+    settings: Settings, work: Path, url: str, first: dict[str, Any], raft: bool = True
+) -> dict[str, Any]:
     from training.docs import OpenAITeacher, open_teacher
 
     edited, out = work / "handbook-edited", work / "data-edited"
@@ -188,7 +197,7 @@ def _edit_step(settings: Settings, work: Path, url: str, first: dict[str, Any]) 
     else:
         teacher = open_teacher(settings.teacher)
     started = time.monotonic()
-    card = _build(settings, edited, out, teacher=teacher)
+    card = _build(settings, edited, out, teacher=teacher, raft_home=_home(settings, work) if raft else None)
     calls = card["counts"]["teacher_calls"]
     return {
         "page": EDIT_PAGE,
@@ -203,9 +212,22 @@ def _edit_step(settings: Settings, work: Path, url: str, first: dict[str, Any]) 
 # --- helpers
 
 
-def _build(settings: Settings, docs: Path, out: Path, teacher: Any) -> dict[str, Any]:
-    """`training.docs` on `docs` into `out`; without `teacher`, the configured one (none if all is cached)."""
-    from training.docs import CachedOnlyTeacher, DocsOptions, build_dataset, open_teacher, plan_dataset
+def _build(
+    settings: Settings, docs: Path, out: Path, teacher: Any, raft_home: Settings | None = None
+) -> dict[str, Any]:
+    """`training.docs` on `docs` into `out`; without `teacher`, the configured one (none if all is cached).
+    With `raft_home`, RAFT examples retrieve their distractors from that home's index (dense, as the
+    demo's retrieval routes search)."""
+    from retrieval.embedders import load_embedder
+    from retrieval.search import open_retriever
+    from training.docs import (
+        CachedOnlyTeacher,
+        DocsOptions,
+        RaftSource,
+        build_dataset,
+        open_teacher,
+        plan_dataset,
+    )
 
     options = DocsOptions(
         docs,
@@ -218,7 +240,17 @@ def _build(settings: Settings, docs: Path, out: Path, teacher: Any) -> dict[str,
         identity = _identity(settings.teacher)
         cached = plan_dataset(options, identity, settings.teacher).new_calls_at_most == 0
         teacher = CachedOnlyTeacher(identity) if cached else open_teacher(settings.teacher)
-    build_dataset(options, teacher, settings.teacher)
+    if raft_home is None:
+        build_dataset(options, teacher, settings.teacher)
+    else:
+        retriever = open_retriever(
+            raft_home.index_dir, load_embedder(raft_home.embedder, raft_home.cache_dir)
+        )
+        try:
+            source = RaftSource(lambda query, k: retriever.search(query, k, mode="dense"))
+            build_dataset(options, teacher, settings.teacher, source)
+        finally:
+            retriever.close()
     return json.loads((out / "card.json").read_text(encoding="utf-8"))
 
 
@@ -241,6 +273,7 @@ def _data_numbers(card: dict[str, Any]) -> dict[str, Any]:
         "yield": counts["teacher_yield"],
         "rule_pairs": counts["rule_pairs"],
         "train_examples": counts["train_examples"]["total"],
+        "raft_examples": counts["train_examples"]["raft"],
         "eval_items": counts["eval_items"],
     }
 
@@ -251,7 +284,8 @@ def _data_summary(card: dict[str, Any], seconds: float) -> str:
         f"{n['documents']} documents, {n['chunks']} chunks; teacher: {n['calls_planned']} calls "
         f"({n['calls_made']} made now), {n['proposed']} proposals, {n['grounded']} grounded, {n['kept']} in "
         f"training (yield {n['yield']:.2f}); "
-        f"{n['rule_pairs']} rule pairs; {n['train_examples']} training examples, {n['eval_items']} eval "
+        f"{n['rule_pairs']} rule pairs; {n['train_examples']} training examples ({n['raft_examples']} RAFT), "
+        f"{n['eval_items']} eval "
         f"items; {seconds:.1f} s"
     )
 
@@ -274,14 +308,21 @@ def _gateway(settings: Settings, work: Path) -> Iterator[str]:
     """A managed gateway on the bench home (the demo index built and the demo adapter registered first, as
     `demo prepare` does), with the `docs` routes added; yields its URL."""
     from eval.gateway import managed_gateway
+
+    home = _home(settings, work)
+    _prepare_home(home)
+    with managed_gateway(home.home, work / "gateway.log", env={"LORAG_ROUTES": json.dumps(_routes())}) as url:
+        yield url
+
+
+def _prepare_home(home: Settings) -> None:
+    """What `lorag demo prepare` does in the bench home: the demo index built, the demo adapter registered
+    (idempotent)."""
     from retrieval.build import refresh
     from training.demo_adapter import register_demo_adapter
 
-    home = _home(settings, work)
-    refresh(home)
+    refresh(home, progress=False)
     register_demo_adapter(home.adapters_dir, home.cache_dir)
-    with managed_gateway(home.home, work / "gateway.log", env={"LORAG_ROUTES": json.dumps(_routes())}) as url:
-        yield url
 
 
 def _write_review_sample(work: Path) -> None:

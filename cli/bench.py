@@ -74,6 +74,9 @@ def bench_from_docs(
     fresh: Annotated[
         bool, typer.Option(help="Start over instead of resuming the steps already done.")
     ] = False,
+    raft: Annotated[
+        bool, typer.Option(help="Add RAFT examples (distractors from the demo index) to the generated data.")
+    ] = True,
 ) -> None:
     """Documents to adapter on the demo: the handbook → training data → an adapter (`docs`), evaluated on
     the frozen demo eval set against the hand-written demo adapter and the base model in one run, then one
@@ -81,7 +84,8 @@ def bench_from_docs(
     from bench.from_docs import run_from_docs_bench
 
     settings = settings_for(ctx)
-    run_from_docs_bench(settings, work or settings.home / "bench" / "from-docs", echo=typer.echo, fresh=fresh)
+    work = work or settings.home / "bench" / "from-docs"
+    run_from_docs_bench(settings, work, echo=typer.echo, fresh=fresh, raft=raft)
 
 
 @app.command("serve")

@@ -28,13 +28,19 @@ def scores(**means: float) -> dict[str, dict[str, object]]:
 
 
 def test_the_data_step_rebuilds_the_shipped_data_from_its_cache(tmp_path: Path) -> None:
-    result = _data_step(Settings(home=tmp_path / "home"), tmp_path)
+    result = _data_step(Settings(home=tmp_path / "home"), tmp_path, raft=False)
     shipped = json.loads((DEMO_DIR / "from_docs" / "card.json").read_text())["counts"]
     assert result["calls_made"] == 0 and result["calls_planned"] == 250
     assert result["train_examples"] == shipped["train_examples"]["total"]
     assert (tmp_path / "data" / "train.jsonl").read_text() == (
         DEMO_DIR / "from_docs" / "train.jsonl"
     ).read_text()
+
+
+def test_raft_examples_retrieve_from_the_bench_homes_demo_index(tmp_path: Path) -> None:
+    result = _data_step(Settings(home=tmp_path / "home"), tmp_path, raft=True)
+    assert result["calls_made"] == 0 and result["raft_examples"] > 0
+    assert (tmp_path / "home" / "index" / "current").exists()
 
 
 def test_verdicts_follow_the_issue_targets() -> None:
