@@ -35,7 +35,9 @@ def vllm_command(
         "--served-model-name", served_name,
         "--host", config.host,
         "--port", str(port),
-        "--api-key", api_key,
+        # One token: a generated key may start with "-" (url-safe base64), which argparse would take for
+        # an option ("--api-key: expected at least one argument", seen in CI once in ~64 starts).
+        f"--api-key={api_key}",
         "--dtype", config.dtype,
         "--max-model-len", str(config.max_model_len),
         *(["--enable-lora", "--max-loras", str(config.max_loras),

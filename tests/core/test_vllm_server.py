@@ -11,8 +11,19 @@ def test_command_binds_loopback_with_key_and_lora():
     argv = vllm_command("/m", "Base", VLLMSettings(), 8100, "secret")
     assert argv[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     pairs = dict(zip(argv[3::2], argv[4::2], strict=False))
-    assert pairs["--host"] == "127.0.0.1" and pairs["--api-key"] == "secret" and pairs["--model"] == "/m"
+    assert pairs["--host"] == "127.0.0.1" and pairs["--model"] == "/m"
+    assert "--api-key=secret" in argv
     assert "--enable-lora" in argv
+
+
+def test_a_key_that_starts_with_a_dash_reaches_vllm_as_the_keys_value():
+    import argparse
+
+    argv = vllm_command("/m", "Base", VLLMSettings(), 8100, "-Xk3y")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api-key", nargs="+")  # as vLLM declares it
+    known, _ = parser.parse_known_args(argv[3:])
+    assert known.api_key == ["-Xk3y"]
 
 
 def test_a_server_without_adapters_is_started_without_lora():

@@ -248,7 +248,11 @@ def test_vllm_runs_with_the_managed_servers_flags() -> None:
     """The flags lorag's own vLLM gets (LoRA, tool parser, ...) are given here too, from vllm-params."""
     server = container(by_kind("Deployment")["vllm"], "vllm")
     given = {arg.split("=", 1)[0] for arg in server["args"]}
-    managed = {arg for arg in vllm_command("m", "m", Settings().vllm, 8000, "k") if arg.startswith("--")}
+    managed = {
+        arg.split("=", 1)[0]
+        for arg in vllm_command("m", "m", Settings().vllm, 8000, "k")
+        if arg.startswith("--")
+    }
     assert managed - {"--api-key"} <= given  # the key comes from VLLM_API_KEY (a Secret)
     assert env_of(server)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env_of(server)["VLLM_API_KEY"]["secretKeyRef"]["name"] == "lorag-secrets"
@@ -372,7 +376,11 @@ def test_compose_agrees_with_lorag() -> None:
     services = compose_model(*COMPOSE_FILES[:1])["services"]
     vllm, gateway = services["vllm"], services["gateway"]
     flags = dict(arg.split("=", 1) if "=" in arg else (arg, "") for arg in vllm["command"])
-    managed = {arg for arg in vllm_command("m", "m", Settings().vllm, 8000, "k") if arg.startswith("--")}
+    managed = {
+        arg.split("=", 1)[0]
+        for arg in vllm_command("m", "m", Settings().vllm, 8000, "k")
+        if arg.startswith("--")
+    }
     assert managed - {"--api-key"} <= set(flags)
     assert vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     chat_model = gateway["environment"]["LORAG_CHAT_MODEL"]
