@@ -57,6 +57,18 @@ def vllm_environment(config: VLLMSettings) -> dict[str, str]:
     return env
 
 
+def start_failure(what: str, log_tail: str, log_path: Path) -> str:
+    """A start-up error whose first line names the cause: the log's last non-blank line (argparse's
+    `error:` line, a traceback's exception), then the tail for whoever reads further.
+
+    One-line CLI errors show only the first lines of a message, and the tail starts with vLLM's usage
+    text, so without this the actual error never reached the user.
+    """
+    lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
+    cause = f": {lines[-1]}" if lines else ""
+    return f"{what}{cause} (log: {log_path})\n{log_tail}".rstrip("\n")
+
+
 class ManagedVLLM:
     """Starts, health-checks and stops one local vLLM server."""
 
@@ -102,10 +114,13 @@ class ManagedVLLM:
             raise VLLMStartError("vLLM was not started")
         outcome = poll_health(self.url, self._process, timeout_s)
         if outcome == "exited":
-            raise VLLMStartError(f"vLLM exited during start-up:\n{self.log_tail()}")
+            raise VLLMStartError(start_failure("vLLM exited during start-up", self.log_tail(), self.log_path))
         if outcome == "timeout":
             self.stop()
-            raise VLLMStartError(f"vLLM not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
+            tail = self.log_tail()
+            raise VLLMStartError(
+                start_failure(f"vLLM not healthy after {timeout_s:.0f} s", tail, self.log_path)
+            )
 
     @property
     def pid(self) -> int | None:

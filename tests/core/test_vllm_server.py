@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from core.processes import free_port
 from core.settings import Settings, VLLMSettings
-from core.vllm_server import vllm_command, vllm_environment
+from core.vllm_server import ManagedVLLM, VLLMStartError, start_failure, vllm_command, vllm_environment
 from serving.serve import UnsafeBindError, check_bind, is_loopback
 
 
@@ -44,3 +49,35 @@ def test_public_bind_without_keys_is_refused():
         check_bind(Settings(host="0.0.0.0"))
     check_bind(Settings(host="0.0.0.0", api_keys=["k"]))
     check_bind(Settings())
+
+
+def test_start_failure_leads_with_the_logs_last_line(tmp_path: Path) -> None:
+    """The one-line CLI error shows a message's first lines; vLLM's log starts with usage text."""
+    log = tmp_path / "vllm.log"
+    tail = (
+        "usage: api_server.py [-h] [--host HOST]\n  [--port PORT]\n"
+        "api_server.py: error: argument --api-key: expected\n\n"
+    )
+    message = start_failure("vLLM exited during start-up", tail, log)
+    first = message.splitlines()[0]
+    assert (
+        first
+        == f"vLLM exited during start-up: api_server.py: error: argument --api-key: expected (log: {log})"
+    )
+    assert "usage: api_server.py" in message
+    assert start_failure("vLLM not healthy after 5 s", "", log) == f"vLLM not healthy after 5 s (log: {log})"
+
+
+def test_a_server_that_dies_at_once_is_reported_with_its_error(tmp_path: Path) -> None:
+    """A real child process that prints usage and an error, then exits: the error line is named."""
+    log = tmp_path / "vllm.log"
+    server = ManagedVLLM("unused", "base", VLLMSettings(port=free_port("127.0.0.1")), log)
+    server.start = lambda: None  # type: ignore[method-assign]
+    script = "import sys; print('usage: x [-h]'); print('x: error: bad flag', file=sys.stderr); sys.exit(2)"
+    with log.open("ab") as out:
+        server._process = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=out, stderr=subprocess.STDOUT
+        )
+    with pytest.raises(VLLMStartError) as caught:
+        server.wait_healthy(timeout_s=20)
+    assert str(caught.value).splitlines()[0].startswith("vLLM exited during start-up: x: error: bad flag")
