@@ -23,6 +23,7 @@ from training.docs.cache import CallCache
 from training.docs.calls import CallRunner
 from training.docs.card import RunResult, build_card, pair_records
 from training.docs.corpus import DocsCorpus, read_corpus
+from training.docs.counterfactual import CounterfactualSource, counterfactual_records, readings
 from training.docs.errors import CallCapError, DocsDataError, TeacherOutputError
 from training.docs.generate import (
     Proposals,
@@ -239,12 +240,25 @@ def _check_no_leaks(train: list[str], eval_questions: list[str], common: frozens
 
 def _write(options: DocsOptions, inputs: Inputs, result: RunResult, raft: RaftSource | None) -> None:
     records = [{"messages": conversation(pair.question, pair.reply)} for pair in result.assembly.train]
+    eval_questions = [item["question"] for item in result.split.items]
     if raft is not None:
         raft_lines, result.raft = raft_records(
             result.assembly.train, inputs.corpus.passages, raft, options.out_dir
         )
         result.raft_examples = len(raft_lines)
         records += raft_lines
+        if raft.counterfactual_draws:
+            found = readings(
+                result.assembly.train,
+                result.split.eval_facts,
+                inputs.vocab,
+                raft.counterfactual_draws,
+                raft.seed,
+                is_leak=lambda question: bool(leaks([question], eval_questions, inputs.common)),
+            )
+            reading_lines = counterfactual_records(found, CounterfactualSource(raft.search, seed=raft.seed))
+            result.counterfactual_examples = len(reading_lines)
+            records += reading_lines
     staged = StagedFiles(options.out_dir)
     try:
         staged.stage(TRAIN_FILE, jsonl(records))

@@ -52,12 +52,14 @@ class RunResult:
     static_examples: int
     raft: RaftStats | None = None
     raft_examples: int = 0
+    counterfactual_examples: int = 0
+    """Reading examples whose source has the fact's answer changed (`training.docs.counterfactual`)."""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def train_examples(self) -> int:
         """Lines of train.jsonl."""
-        return self.static_examples + self.raft_examples
+        return self.static_examples + self.raft_examples + self.counterfactual_examples
 
 
 def build_card(result: RunResult) -> dict[str, Any]:
@@ -97,6 +99,7 @@ def build_card(result: RunResult) -> dict[str, Any]:
             "train_examples": {
                 "static": result.static_examples,
                 "raft": result.raft_examples,
+                "counterfactual": result.counterfactual_examples,
                 "total": result.train_examples,
             },
         },
@@ -145,7 +148,9 @@ def format_report(result: RunResult, out_dir: str) -> str:
             f"(yield {counts['teacher_yield']:.2f})",
             f"rejected: {rejected}",
             f"wrote {out_dir}: train.jsonl {counts['train_examples']['total']} examples "
-            f"({counts['train_examples']['raft']} RAFT), eval.jsonl {counts['eval_items']} items "
+            f"({counts['train_examples']['raft']} RAFT, "
+            f"{counts['train_examples']['counterfactual']} counterfactual), "
+            f"eval.jsonl {counts['eval_items']} items "
             f"({counts['eval_items_retired']} retired), pairs.jsonl, card.json",
         ]
     )
