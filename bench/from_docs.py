@@ -274,6 +274,7 @@ def _data_numbers(card: dict[str, Any]) -> dict[str, Any]:
         "rule_pairs": counts["rule_pairs"],
         "train_examples": counts["train_examples"]["total"],
         "raft_examples": counts["train_examples"]["raft"],
+        "counterfactual_examples": counts["train_examples"].get("counterfactual", 0),
         "eval_items": counts["eval_items"],
     }
 
@@ -284,7 +285,8 @@ def _data_summary(card: dict[str, Any], seconds: float) -> str:
         f"{n['documents']} documents, {n['chunks']} chunks; teacher: {n['calls_planned']} calls "
         f"({n['calls_made']} made now), {n['proposed']} proposals, {n['grounded']} grounded, {n['kept']} in "
         f"training (yield {n['yield']:.2f}); "
-        f"{n['rule_pairs']} rule pairs; {n['train_examples']} training examples ({n['raft_examples']} RAFT), "
+        f"{n['rule_pairs']} rule pairs; {n['train_examples']} training examples ({n['raft_examples']} RAFT, "
+        f"{n['counterfactual_examples']} counterfactual), "
         f"{n['eval_items']} eval "
         f"items; {seconds:.1f} s"
     )
