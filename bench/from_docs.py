@@ -28,7 +28,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,7 @@ def _edit_step(
     settings: Settings, work: Path, url: str, first: dict[str, Any], raft: bool = True
 ) -> dict[str, Any]:
     from training.docs import OpenAITeacher, open_teacher
+    from training.docs.from_settings import teacher_identity
 
     edited, out = work / "handbook-edited", work / "data-edited"
     shutil.rmtree(edited, ignore_errors=True)
@@ -193,7 +194,7 @@ def _edit_step(
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(work / "data", out)  # last run's cache, eval set and card: the re-run is incremental
     if settings.teacher == TeacherSettings():  # the default teacher is the base model: the one served here
-        teacher: Any = OpenAITeacher(f"{url}/v1", "base", identity=_identity(settings.teacher))
+        teacher: Any = OpenAITeacher(f"{url}/v1", "base", identity=teacher_identity(settings.teacher))
     else:
         teacher = open_teacher(settings.teacher)
     started = time.monotonic()
@@ -218,44 +219,17 @@ def _build(
     """`training.docs` on `docs` into `out`; without `teacher`, the configured one (none if all is cached).
     With `raft_home`, RAFT examples retrieve their distractors from that home's index (dense, as the
     demo's retrieval routes search)."""
-    from retrieval.embedders import load_embedder
-    from retrieval.search import open_retriever
-    from training.docs import (
-        CachedOnlyTeacher,
-        DocsOptions,
-        RaftSource,
-        build_dataset,
-        open_teacher,
-        plan_dataset,
-    )
+    from training.docs import open_teacher
+    from training.docs.from_settings import build_from_settings, docs_options
 
-    options = DocsOptions(
-        docs,
-        out,
-        chunking=settings.chunking,
-        max_document_bytes=settings.index.max_document_bytes,
-        eval_share=EVAL_SHARE,
+    options = docs_options(settings, docs, out, eval_share=EVAL_SHARE)
+    live = (
+        (lambda: nullcontext(teacher))
+        if teacher is not None
+        else lambda: nullcontext(open_teacher(settings.teacher))
     )
-    if teacher is None:
-        identity = _identity(settings.teacher)
-        cached = plan_dataset(options, identity, settings.teacher).new_calls_at_most == 0
-        teacher = CachedOnlyTeacher(identity) if cached else open_teacher(settings.teacher)
-    if raft_home is None:
-        build_dataset(options, teacher, settings.teacher)
-    else:
-        retriever = open_retriever(
-            raft_home.index_dir, load_embedder(raft_home.embedder, raft_home.cache_dir)
-        )
-        try:
-            source = RaftSource(lambda query, k: retriever.search(query, k, mode="dense"))
-            build_dataset(options, teacher, settings.teacher, source)
-        finally:
-            retriever.close()
+    build_from_settings(settings, options, live, raft_index=raft_home)
     return json.loads((out / "card.json").read_text(encoding="utf-8"))
-
-
-def _identity(teacher: TeacherSettings) -> str:
-    return f"{teacher.model}@{teacher.url.rstrip('/')}"
 
 
 def _data_numbers(card: dict[str, Any]) -> dict[str, Any]:

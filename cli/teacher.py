@@ -19,6 +19,7 @@ import typer
 from core.settings import Settings
 from training.docs import OpenAITeacher
 from training.docs.errors import TeacherError
+from training.docs.from_settings import teacher_identity
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
@@ -56,7 +57,7 @@ def open_cli_teacher(settings: Settings, echo: Callable[[str], None] = typer.ech
         key = config.api_key()
     except ValueError as exc:
         raise TeacherError(str(exc)) from None
-    identity = f"{config.model}@{config.url.rstrip('/')}"
+    identity = teacher_identity(config)
     found = serves_model(config.url, config.model, key)
     if found is not None:
         if not found:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,7 +26,6 @@ from cli.errors import BAD_INPUT
 
 if TYPE_CHECKING:
     from core.settings import Settings
-    from training.docs import RaftSource, Teacher
     from training.registry import AdapterVersion
 
 app = typer.Typer(no_args_is_help=True, help="Train LoRA adapters; check and build their data.")
@@ -306,6 +303,14 @@ def train_data_from_docs(
         int, typer.Option(min=0, help="'A question whose answer is X' calls per sentence.")
     ] = 2,
     paraphrase_samples: Annotated[int, typer.Option(min=0, help="Rewordings per training question.")] = 2,
+    counterfactual: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --raft: examples per fact whose source has the answer changed, so the adapter "
+            "learns to read sources over its memory (0: none).",
+        ),
+    ] = 2,
     cache: Annotated[
         Path | None, typer.Option("--cache", help="Teacher cache to use (default: OUT/teacher-cache.sqlite).")
     ] = None,
@@ -328,6 +333,7 @@ def train_data_from_docs(
         question_samples=question_samples,
         targeted_spans=targeted_spans,
         paraphrase_samples=paraphrase_samples,
+        counterfactual_per_fact=counterfactual,
         cache=cache,
     )
     typer.echo(result)
@@ -347,44 +353,17 @@ def build_from_docs(
     """Plan, then (unless `dry_run`) build the data; the report (or plan) as text. No teacher is reached
     or started when the cache answers every planned call."""
     from cli.teacher import open_cli_teacher
-    from training.docs import (
-        CachedOnlyTeacher,
-        DocsOptions,
-        build_dataset,
-        format_plan,
-        format_report,
-        plan_dataset,
-    )
+    from training.docs import format_plan, format_report, plan_dataset
+    from training.docs.from_settings import build_from_settings, docs_options, teacher_identity
 
-    docs_options = DocsOptions(
-        docs,
-        out,
-        chunking=settings.chunking,
-        max_document_bytes=settings.index.max_document_bytes,
-        cache_path=options.pop("cache", None),  # type: ignore[arg-type]
-        **options,  # type: ignore[arg-type]
-    )
-    identity = f"{settings.teacher.model}@{settings.teacher.url.rstrip('/')}"
-    plan = plan_dataset(docs_options, identity, settings.teacher)
+    chosen = docs_options(settings, docs, out, **options)
     if dry_run:
-        return format_plan(plan)
-    with contextlib.ExitStack() as stack:
-        if plan.new_calls_at_most == 0:
-            teacher: Teacher = CachedOnlyTeacher(identity)
-        else:
-            teacher = stack.enter_context(open_cli_teacher(settings))
-        source = stack.enter_context(_raft_source(settings, raft_mode)) if raft_mode else None
-        return format_report(build_dataset(docs_options, teacher, settings.teacher, source), str(out))
-
-
-@contextlib.contextmanager
-def _raft_source(settings: Settings, mode: str) -> Iterator[RaftSource]:
-    from retrieval.embedders import load_embedder
-    from retrieval.search import open_retriever
-    from training.docs import RaftSource
-
-    retriever = open_retriever(settings.index_dir, load_embedder(settings.embedder, settings.cache_dir))
-    try:
-        yield RaftSource(lambda query, k: retriever.search(query, k, mode=mode))  # type: ignore[arg-type]
-    finally:
-        retriever.close()
+        return format_plan(plan_dataset(chosen, teacher_identity(settings.teacher), settings.teacher))
+    result = build_from_settings(
+        settings,
+        chosen,
+        lambda: open_cli_teacher(settings),
+        raft_index=settings if raft_mode else None,
+        raft_mode=raft_mode or "dense",
+    )
+    return format_report(result, str(out))

@@ -65,6 +65,9 @@ class DocsOptions:
     """Share of facts held out for eval.jsonl, by the hash of each fact."""
     max_examples_per_fact: int = 12
     """So that a sentence the teacher likes does not crowd out the others."""
+    counterfactual_per_fact: int = 2
+    """With RAFT examples: counterfactual reading examples per fact (`training.docs.counterfactual`), each
+    with another altered value; 0 for none."""
     docs_indexed: bool = False
     """The documents are also in the evolving index: eval items get their source as `gold_sources`."""
     cache_path: Path | None = None
@@ -77,6 +80,8 @@ class DocsOptions:
             raise ValueError("question_samples, targeted_spans and paraphrase_samples must not be negative")
         if not 0.0 <= self.eval_share < 1.0:
             raise ValueError(f"eval_share must be in [0, 1), not {self.eval_share}")
+        if self.counterfactual_per_fact < 0:
+            raise ValueError("counterfactual_per_fact must not be negative")
         if self.max_examples_per_fact < 1:
             raise ValueError("max_examples_per_fact must be at least 1")
 
@@ -93,6 +98,7 @@ class DocsOptions:
             "paraphrase_samples": self.paraphrase_samples,
             "eval_share": self.eval_share,
             "max_examples_per_fact": self.max_examples_per_fact,
+            "counterfactual_per_fact": self.counterfactual_per_fact,
             "docs_indexed": self.docs_indexed,
             "chunking": self.chunking.model_dump(),
         }
@@ -247,12 +253,12 @@ def _write(options: DocsOptions, inputs: Inputs, result: RunResult, raft: RaftSo
         )
         result.raft_examples = len(raft_lines)
         records += raft_lines
-        if raft.counterfactual_draws:
+        if options.counterfactual_per_fact:
             found = readings(
                 result.assembly.train,
                 result.split.eval_facts,
                 inputs.vocab,
-                raft.counterfactual_draws,
+                options.counterfactual_per_fact,
                 raft.seed,
                 is_leak=lambda question: bool(leaks([question], eval_questions, inputs.common)),
             )

@@ -220,9 +220,11 @@ RERUN_OPTIONS = (
     "eval_share",
     "max_examples_per_fact",
     "docs_indexed",
+    "counterfactual_per_fact",
 )
 """The options a re-run must repeat: with others the split (which facts are held out) or the cache keys
-would change, and facts held out last quarter could reach the training data."""
+would change, and facts held out last quarter could reach the training data; and the number of reading
+examples, so that next quarter's data has the same make-up."""
 
 
 def recorded_options(card_path: Path) -> dict[str, Any]:

@@ -34,8 +34,6 @@ class RaftSource:
     p_gold: float = 0.8
     """Share of examples whose prompt holds the fact's own chunk."""
     seed: int = 0
-    counterfactual_draws: int = 2
-    """Counterfactual reading examples per fact (`training.docs.counterfactual`); 0 for none."""
 
 
 def raft_items(train: Sequence[Pair]) -> list[RaftItem]:

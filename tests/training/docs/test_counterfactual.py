@@ -142,6 +142,6 @@ def test_build_dataset_adds_counterfactual_examples(docs_dir, tmp_path, settings
         assert reply in context and reply not in static_replies  # read from the source, not remembered
     eval_sentences = {item["metadata"]["sentence"] for item in result.split.items}
     assert not any(e.messages[-1]["content"] in eval_sentences for e in altered)
-    without = RaftSource(search, counterfactual_draws=0)
-    none = build_dataset(options(docs_dir, tmp_path / "none"), FakeTeacher(), settings, without)
+    without = options(docs_dir, tmp_path / "none", counterfactual_per_fact=0)
+    none = build_dataset(without, FakeTeacher(), settings, RaftSource(search))
     assert none.counterfactual_examples == 0

@@ -25,8 +25,9 @@ def search(query: str, k: int) -> list[Hit]:
 
 def test_raft_examples_put_the_fact_among_retrieved_distractors(docs_dir, tmp_path, settings):
     out = tmp_path / "out"
-    source = RaftSource(search, k=3, n_distractors=2, p_gold=0.8, counterfactual_draws=0)
-    result = build_dataset(options(docs_dir, out), FakeTeacher(), settings, raft=source)
+    source = RaftSource(search, k=3, n_distractors=2, p_gold=0.8)
+    chosen = options(docs_dir, out, counterfactual_per_fact=0)
+    result = build_dataset(chosen, FakeTeacher(), settings, raft=source)
     assert result.raft is not None and result.raft_examples == result.raft.written > 0
     assert result.raft.gold_from_store == result.raft.items  # the documents are not in the index
     examples = read_examples(out / TRAIN_FILE)
