@@ -101,6 +101,19 @@ def test_a_run_writes_the_data_and_a_rerun_calls_nothing(
     assert len(teacher_server.teacher.calls) == made
 
 
+def test_the_counterfactual_option_is_recorded_for_the_next_quarter(
+    teacher_server: TeacherServer, tmp_path: Path
+) -> None:
+    from training.docs.card import recorded_options
+
+    docs = write_docs(tmp_path / "docs")
+    result = from_docs("--docs", str(docs), "--out", "out", "--counterfactual", "3")
+    assert result.exit_code == 0, result.output
+    assert recorded_options(Path("out/card.json"))["counterfactual_per_fact"] == 3
+    refused = from_docs("--docs", str(docs), "--out", "out", "--counterfactual", "-1")
+    assert refused.exit_code == 2 and "--counterfactual" in refused.output
+
+
 def test_a_failing_teacher_is_one_line_and_keeps_the_earlier_output(
     teacher_server: TeacherServer, tmp_path: Path
 ) -> None:
