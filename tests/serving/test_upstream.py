@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from core.processes import free_port
 from serving.errors import UpstreamError, UpstreamUnavailableError
 from serving.routing import Route
 from serving.serve import discover_base_model, load_adapters
@@ -70,11 +75,101 @@ def test_unreachable_vllm_is_503():
         asyncio.run(vllm(refuse).chat({"model": "Base", "messages": []}))
 
 
-def test_stream_yields_decoded_chunks_until_done():
-    body = 'data: {"choices": [{"delta": {"content": "hi"}}]}\n\ndata: {"choices": []}\n\ndata: [DONE]\n\n'
-    client = vllm(lambda r: httpx.Response(200, text=body, headers={"content-type": "text/event-stream"}))
+async def _with_server(routes: web.RouteTableDef, use: Callable[[str], Awaitable[Any]]) -> Any:
+    """Run `use(base_url)` against a real aiohttp server serving `routes` (streams go over the network)."""
+    app = web.Application()
+    app.add_routes(routes)
+    async with TestServer(app) as server:
+        return await use(str(server.make_url("")).rstrip("/"))
 
-    async def collect() -> list:
-        return [chunk async for chunk in client.stream_chat({"model": "Base"})]
 
-    assert asyncio.run(collect()) == [{"choices": [{"delta": {"content": "hi"}}]}, {"choices": []}]
+def test_stream_yields_decoded_chunks_until_done_with_the_key():
+    routes = web.RouteTableDef()
+    seen: dict[str, Any] = {}
+
+    @routes.post("/v1/chat/completions")
+    async def chat(request: web.Request) -> web.StreamResponse:
+        seen["auth"], seen["body"] = request.headers.get("Authorization"), await request.json()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        lines = ('data: {"choices": [{"delta": {"content": "hi"}}]}', ": keep-alive", 'data: {"choices": []}')
+        for line in (*lines, "data: [DONE]", 'data: {"after": "done"}'):
+            await response.write(f"{line}\n\n".encode())
+        return response
+
+    async def use(url: str) -> list[dict[str, Any]]:
+        client = VLLMClient(url, "key")
+        try:
+            return [chunk async for chunk in client.stream_chat({"model": "Base"})]
+        finally:
+            await client.aclose()
+
+    chunks = asyncio.run(_with_server(routes, use))
+    assert chunks == [{"choices": [{"delta": {"content": "hi"}}]}, {"choices": []}]
+    assert seen == {"auth": "Bearer key", "body": {"model": "Base"}}
+
+
+def test_a_refused_stream_keeps_vllms_status_and_message():
+    routes = web.RouteTableDef()
+
+    @routes.post("/v1/chat/completions")
+    async def chat(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": {"message": "no adapter demo@v9", "type": "NotFoundError"}}, status=404
+        )
+
+    async def use(url: str) -> None:
+        client = VLLMClient(url)
+        try:
+            async for _ in client.stream_chat({"model": "demo@v9"}):
+                pass
+        finally:
+            await client.aclose()
+
+    with pytest.raises(UpstreamError) as info:
+        asyncio.run(_with_server(routes, use))
+    assert (info.value.status_code, info.value.message) == (404, "no adapter demo@v9")
+
+
+def test_an_unreachable_stream_is_503():
+    async def use() -> None:
+        client = VLLMClient(f"http://127.0.0.1:{free_port('127.0.0.1')}")
+        try:
+            async for _ in client.stream_chat({"model": "Base"}):
+                pass
+        finally:
+            await client.aclose()
+
+    with pytest.raises(UpstreamUnavailableError, match="unreachable"):
+        asyncio.run(use())
+
+
+def test_closing_a_stream_early_drops_the_connection_so_vllm_stops():
+    routes = web.RouteTableDef()
+    dropped = asyncio.Event()
+
+    @routes.post("/v1/chat/completions")
+    async def chat(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for _ in range(1000):
+                await response.write(b'data: {"choices": []}\n\n')
+                await asyncio.sleep(0.01)
+        except (ConnectionResetError, asyncio.CancelledError):
+            dropped.set()
+            raise
+        return response
+
+    async def use(url: str) -> bool:
+        client = VLLMClient(url)
+        stream = client.stream_chat({"model": "Base"})
+        await anext(stream)
+        await stream.aclose()  # what the relay does when the client goes away
+        try:
+            await asyncio.wait_for(dropped.wait(), timeout=5)
+        finally:
+            await client.aclose()
+        return dropped.is_set()
+
+    assert asyncio.run(_with_server(routes, use))
