@@ -173,3 +173,27 @@ def test_closing_a_stream_early_drops_the_connection_so_vllm_stops():
         return dropped.is_set()
 
     assert asyncio.run(_with_server(routes, use))
+
+
+def test_a_finished_stream_hands_its_connection_back_for_the_next():
+    routes = web.RouteTableDef()
+    peers: list[object] = []
+
+    @routes.post("/v1/chat/completions")
+    async def chat(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"choices": []}\n\ndata: [DONE]\n\n')
+        return response
+
+    async def use(url: str) -> None:
+        client = VLLMClient(url)
+        try:
+            for _ in range(3):
+                assert [chunk async for chunk in client.stream_chat({"model": "Base"})] == [{"choices": []}]
+        finally:
+            await client.aclose()
+
+    asyncio.run(_with_server(routes, use))
+    assert len(peers) == 3 and len(set(peers)) == 1  # one connection: no new connect per request
