@@ -185,6 +185,7 @@ def test_a_finished_stream_hands_its_connection_back_for_the_next():
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b'data: {"choices": []}\n\ndata: [DONE]\n\n')
+        await asyncio.sleep(0.05)  # the body ends a moment after [DONE], as vLLM's may
         return response
 
     async def use(url: str) -> None:
