@@ -102,18 +102,17 @@ class VLLMClient:
             async with self._stream_session().post("v1/chat/completions", json=body) as response:
                 if response.status >= 400:
                     raise upstream_error(response.status, await response.text(), response.reason or "")
-                done = False
                 async for raw in response.content:
                     line = raw.decode("utf-8").strip()
-                    if done or not line.startswith("data:"):
+                    if not line.startswith("data:"):
                         continue
                     data = line[len("data:") :].strip()
                     if data == "[DONE]":
-                        # Read on to the end of the body (vLLM ends it right after): a fully read
-                        # response hands its connection back to the pool, so the next request does not
-                        # open a new one, which a busy vLLM may accept late.
-                        done = True
-                        continue
+                        # Read to the end of the body (vLLM ends it right after): a fully read response
+                        # hands its connection back to the pool, so the next request does not open a new
+                        # one, which a busy vLLM may accept late.
+                        await response.content.read()
+                        return
                     yield json.loads(data)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailableError(f"vLLM server unreachable: {exc or type(exc).__name__}") from exc

@@ -246,7 +246,6 @@ def _check_no_leaks(train: list[str], eval_questions: list[str], common: frozens
 
 def _write(options: DocsOptions, inputs: Inputs, result: RunResult, raft: RaftSource | None) -> None:
     records = [{"messages": conversation(pair.question, pair.reply)} for pair in result.assembly.train]
-    eval_questions = [item["question"] for item in result.split.items]
     if raft is not None:
         raft_lines, result.raft = raft_records(
             result.assembly.train, inputs.corpus.passages, raft, options.out_dir
@@ -254,6 +253,7 @@ def _write(options: DocsOptions, inputs: Inputs, result: RunResult, raft: RaftSo
         result.raft_examples = len(raft_lines)
         records += raft_lines
         if options.counterfactual_per_fact:
+            eval_questions = [item["question"] for item in result.split.items]
             found = readings(
                 result.assembly.train,
                 result.split.eval_facts,

@@ -32,6 +32,7 @@ from typing import Any
 from core.types import Chunk
 from training.demo_data import conversation
 from training.docs.pairs import Pair, fact_key
+from training.docs.raft_data import gold_chunk
 from training.docs.rules import wh_question
 from training.docs.spans import Span, answer_spans
 from training.docs.text import Vocabulary
@@ -142,10 +143,13 @@ def counterfactual_records(
 ) -> list[dict[str, Any]]:
     """The readings as chat examples with the altered chunk among distractors from the evolving index."""
     records = []
+    searched: dict[str, list[Chunk]] = {}  # a fact's draws share their question: one search each
     for index, reading in enumerate(readings_):
         rng = random.Random(f"{source.seed}:{reading.fact}:{index}")
-        hits = [hit.chunk for hit in source.search(reading.question, source.max_distractors + 2)]
-        pool = [chunk for chunk in hits if chunk.source_id != reading.chunk.source_id]
+        if reading.question not in searched:
+            hits = source.search(reading.question, source.max_distractors + 2)
+            searched[reading.question] = [hit.chunk for hit in hits]
+        pool = [chunk for chunk in searched[reading.question] if chunk.source_id != reading.chunk.source_id]
         distractors = rng.sample(pool, min(len(pool), rng.randint(0, source.max_distractors)))
         chunks = [reading.chunk, *distractors]
         if rng.random() >= source.p_first:
@@ -157,19 +161,15 @@ def counterfactual_records(
 def _reading(
     question: str, pair: Pair, span: Span, rng: random.Random, names: Sequence[str]
 ) -> Reading | None:
-    passage = pair.passage
-    text = " ".join(passage.sentences)
-    value = altered_value(span, rng, names, f"{passage.chunk.title}\n{text}\n{question}")
-    if value is None or _contains(question, span.text):
+    if _contains(question, span.text):
+        return None
+    gold = gold_chunk(pair.passage)
+    value = altered_value(span, rng, names, f"{gold.title}\n{gold.text}\n{question}")
+    if value is None:
         return None
     reply = _replace(pair.sentence, span.text, value)
-    chunk = passage.chunk
-    altered = Chunk(
-        chunk.chunk_id,
-        chunk.source_id,
-        _replace(text, span.text, value),
-        chunk.position,
-        _replace(chunk.title, span.text, value),
+    altered = replace(
+        gold, text=_replace(gold.text, span.text, value), title=_replace(gold.title, span.text, value)
     )
     if value not in reply or reply not in altered.text:
         return None
