@@ -6,42 +6,48 @@ the shrink multiplies by the slices' A matrices stacked along the output dim (al
 activations at once), and the expand by their B matrices laid out block-diagonally (each slice's
 activations reach only that slice's columns):
 
-- slots with few rows (a decode batch's) go together: their rows gathered into a grid padded per slot,
-  two batched float32 GEMMs, one scatter back;
+- a decode batch of one adapter (the common case: one adapter route busy, or adapter rows among base
+  ones) goes through that slot's two prepacked GEMMs (`gemm`) in the model's dtype, on views of the
+  input and output when its rows are contiguous;
+- few-row slots of several adapters go together: their rows gathered into a grid padded per slot, two
+  batched float32 GEMMs, one scatter back;
 - a slot with many rows (a prefill's) gets one shrink GEMM and one expand GEMM per slice in the model's
   dtype, straight into a view of the output when its rows are contiguous (there, the block-diagonal
   expand's multiplies by zero would cost more than the calls they save).
 
-Rows of slot -1 (the base model) are never written. Numerics follow the originals: the shrink in float32
-(vLLM's buffer dtype), its result rounded to the output's dtype, the expand's products rounded to it.
+Rows of slot -1 (the base model) are never written. Numerics follow the originals: the shrink
+accumulated in float32 (vLLM's buffer dtype), its result rounded to the output's dtype, the expand's
+products rounded to it.
 
-The stacked A and block-diagonal B are float32 copies, cached per layer (about 3x the memory of the
-adapter stacks themselves). vLLM writes an adapter into its slot of the preallocated stacks in place
-(`copy_` into a view, `= 0` on reset), which bumps the stack tensor's version counter (shared by all its
-views), so an entry is rebuilt whenever any of its tensors' versions changed. Tensors without a version
-counter (made under `torch.inference_mode`) are not cached: the call returns False and the caller takes
-the per-slice path. A write that bypasses the version counter (through `.data`, or from outside torch)
-would leave the cache stale; vLLM 0.32's LoRA layers make none.
+A layer's derived weights (stacked A and block-diagonal B: float32 copies, and prepacked per-slot GEMMs,
+together about 3x the memory of the adapter stacks) are cached per layer. vLLM writes an adapter into its
+slot of the preallocated stacks in place (`copy_` into a view, `= 0` on reset), which bumps the stack
+tensor's version counter (shared by all its views), so an entry is rebuilt whenever any of its tensors'
+versions changed. Tensors without a version counter (made under `torch.inference_mode`) are not cached:
+the call returns False and the caller takes the per-slice path. A write that bypasses the version counter
+(through `.data`, or from outside torch) would leave the cache stale; vLLM 0.32's LoRA layers make none.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 
+from cpu_lora.gemm import Gemm, make_gemm
 from cpu_lora.grouping import Run, plan_rows
 from cpu_lora.ops import Segments, index_rows
 
 BLOCK_DIAGONAL_MAX_ROWS = 64
-"""Up to this many rows of one slot, the expand is one block-diagonal float32 GEMM; above, one per slice."""
+"""Up to this many rows of one slot, the expand is one block-diagonal GEMM; above, one per slice."""
+
+BY_SLOT_MAX_SLOTS = 1
+"""Up to this many few-row slots in a batch, each slot's rows get its own prepacked GEMMs; above, one grid."""
 
 SlotRuns = tuple[tuple[int, tuple[Run, ...]], ...]
 """`(slot, runs)` per slot, as in `Plan.slots`."""
-
-Builder = Callable[[Sequence[torch.Tensor], Sequence[int], Sequence[int], torch.dtype], torch.Tensor]
 
 
 def _versions(tensors: Sequence[torch.Tensor]) -> tuple[int, ...] | None:
@@ -52,36 +58,72 @@ def _versions(tensors: Sequence[torch.Tensor]) -> tuple[int, ...] | None:
         return None
 
 
-class WeightCache:
-    """Derived weight tensors keyed on the tensors they come from, rebuilt when any of those is written.
+class LayerWeights:
+    """One LoRA layer's derived weights, each built on first use from the layer's stacks.
 
-    An entry holds its source tensors, so their ids cannot be reused by other tensors while it lives.
+    Valid while the stacks' versions equal `versions`; it holds the stacks, so their ids cannot be reused
+    by other tensors while it lives.
     """
 
-    def __init__(self) -> None:
-        self._entries: dict[tuple[object, ...], tuple[Sequence[torch.Tensor], tuple[int, ...], torch.Tensor]]
-        self._entries = {}
-
-    def get(
+    def __init__(
         self,
-        build: Builder,
-        stacks: Sequence[torch.Tensor],
+        lora_a: Sequence[torch.Tensor],
+        lora_b: Sequence[torch.Tensor],
         widths: Sequence[int],
-        ranks: Sequence[int],
-        dtype: torch.dtype,
-    ) -> torch.Tensor | None:
-        """`build(stacks, widths, ranks, dtype)`, from the cache while `stacks` are unchanged; None if
-        they cannot be tracked."""
+        versions: tuple[int, ...],
+    ) -> None:
+        self.lora_a, self.lora_b, self.widths = tuple(lora_a), tuple(lora_b), tuple(widths)
+        self.versions = versions
+        self.ranks = tuple(a.shape[-2] for a in lora_a)
+        self.width = sum(widths)
+        self.fits = all(rank <= b.shape[-1] for rank, b in zip(self.ranks, lora_b, strict=True))
+        """False for an A rank above B's: a call the fused pass does not cover."""
+        self._a32: torch.Tensor | None = None
+        self._b32: torch.Tensor | None = None
+        self._pairs: dict[tuple[int, torch.dtype], tuple[Gemm, Gemm]] = {}
+
+    def a32(self) -> torch.Tensor:
+        """Every slot's stacked A in float32: `(slots, sum(ranks), in)`."""
+        if self._a32 is None:
+            self._a32 = stacked_a(self.lora_a, self.ranks, torch.float32)
+        return self._a32
+
+    def b32(self) -> torch.Tensor:
+        """Every slot's block-diagonal B in float32: `(slots, sum(widths), sum(ranks))`."""
+        if self._b32 is None:
+            self._b32 = block_diagonal_b(self.lora_b, self.widths, self.ranks, torch.float32)
+        return self._b32
+
+    def pair(self, slot: int, dtype: torch.dtype) -> tuple[Gemm, Gemm]:
+        """Slot `slot`'s shrink (stacked A) and expand (block-diagonal B) as prepacked GEMMs in `dtype`."""
+        pair = self._pairs.get((slot, dtype))
+        if pair is None:
+            one = slice(slot, slot + 1)
+            a = stacked_a([a[one] for a in self.lora_a], self.ranks, dtype)[0]
+            b = block_diagonal_b([b[one] for b in self.lora_b], self.widths, self.ranks, dtype)[0]
+            pair = self._pairs[(slot, dtype)] = (make_gemm(a), make_gemm(b))
+        return pair
+
+
+class WeightCache:
+    """`LayerWeights` per layer (its stacks), rebuilt when any of the stacks is written."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, ...], LayerWeights] = {}
+
+    def layer(
+        self, lora_a: Sequence[torch.Tensor], lora_b: Sequence[torch.Tensor], widths: Sequence[int]
+    ) -> LayerWeights | None:
+        """The layer's weights, current for its stacks' versions; None if they cannot be tracked."""
+        stacks = (*lora_a, *lora_b)
         versions = _versions(stacks)
         if versions is None:
             return None
-        key = (build, dtype, tuple(widths), tuple(ranks), *map(id, stacks))
+        key = (*map(id, stacks), *widths)
         entry = self._entries.get(key)
-        if entry is not None and entry[1] == versions:
-            return entry[2]
-        value = build(stacks, widths, ranks, dtype)
-        self._entries[key] = (tuple(stacks), versions, value)
-        return value
+        if entry is None or entry.versions != versions:
+            entry = self._entries[key] = LayerWeights(lora_a, lora_b, widths, versions)
+        return entry
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -92,9 +134,7 @@ def _slot_matrices(stack: torch.Tensor) -> torch.Tensor:
     return stack.reshape(stack.shape[0], stack.shape[-2], stack.shape[-1])
 
 
-def stacked_a(
-    lora_a: Sequence[torch.Tensor], widths: Sequence[int], ranks: Sequence[int], dtype: torch.dtype
-) -> torch.Tensor:
+def stacked_a(lora_a: Sequence[torch.Tensor], ranks: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
     """Per slot, the slices' A matrices on top of each other: `(slots, sum(ranks), in)`."""
     return torch.cat([_slot_matrices(a)[:, :rank] for a, rank in zip(lora_a, ranks, strict=True)], 1).to(
         dtype
@@ -112,6 +152,29 @@ def block_diagonal_b(
         out[:, row : row + width, column : column + rank] = _slot_matrices(b)[:, :width, :rank]
         row, column = row + width, column + rank
     return out
+
+
+class Route(NamedTuple):
+    """Which pass takes which of a batch's adapter slots."""
+
+    few: SlotRuns
+    """Slots with at most `BLOCK_DIAGONAL_MAX_ROWS` rows (a decode batch's)."""
+    by_slot: bool
+    """Whether `few` go one slot at a time (else as one grid)."""
+    many: SlotRuns
+    """Slots with more rows (a prefill's), one at a time."""
+
+
+@functools.lru_cache(maxsize=256)
+def route(
+    slots: tuple[int, ...], lengths: tuple[int, ...], n_in: int, n_out: int, max_few_rows: int
+) -> Route:
+    """The route of a batch's `(slots, lengths)` segments, slots of up to `max_few_rows` rows counting as
+    few; cached, as every layer of a forward asks for the same."""
+    plan = plan_rows(slots, lengths, n_in, n_out)
+    few = tuple((slot, runs) for slot, runs in plan.slots if _row_count(runs) <= max_few_rows)
+    many = tuple((slot, runs) for slot, runs in plan.slots if _row_count(runs) > max_few_rows)
+    return Route(few, bool(few) and _by_slot(few), many)
 
 
 def lora_linear(
@@ -132,22 +195,24 @@ def lora_linear(
     it cannot cache); the caller then takes the per-slice path.
     """
     x, out = x.reshape(-1, x.shape[-1]), y.view(-1, y.shape[-1])
-    ranks = [a.shape[-2] for a in lora_a]
-    if x.shape[0] != out.shape[0] or any(r > b.shape[-1] for r, b in zip(ranks, lora_b, strict=True)):
+    if x.shape[0] != out.shape[0]:
         return False
-    plan = plan_rows(*segments, n_in=x.shape[0], n_out=out.shape[0])
-    if not plan.slots:
+    plan = route(*segments, x.shape[0], out.shape[0], BLOCK_DIAGONAL_MAX_ROWS)
+    if not plan.few and not plan.many:
         return True
-    a_all = cache.get(stacked_a, lora_a, output_slices, ranks, torch.float32)
-    few, many = _split(plan.slots, BLOCK_DIAGONAL_MAX_ROWS)
-    b_all = cache.get(block_diagonal_b, lora_b, output_slices, ranks, torch.float32) if few else None
-    if a_all is None or (few and b_all is None):
+    layer = cache.layer(lora_a, lora_b, output_slices)
+    if layer is None or not layer.fits:
         return False
-    x32 = x.to(torch.float32)  # once for all slots; a no-op for float32 activations
-    if b_all is not None:
-        _few_rows_pass(out, x32, a_all, b_all, few, scale, sum(output_slices), add_inputs)
-    for slot, runs in many:
-        _many_rows_pass(out, x32, a_all[slot], lora_b, slot, runs, scale, output_slices, ranks, add_inputs)
+    grid = plan.few
+    if plan.by_slot and x.dtype == out.dtype:
+        _by_slot_pass(out, x, layer, plan.few, scale, add_inputs)
+        grid = ()
+    if grid or plan.many:
+        x32 = x.to(torch.float32)  # once for all slots; a no-op for float32 activations
+        if grid:
+            _grid_pass(out, x32, layer.a32(), layer.b32(), grid, scale, layer.width, add_inputs)
+        for slot, runs in plan.many:
+            _many_rows_pass(out, x32, layer, slot, runs, scale, add_inputs)
     return True
 
 
@@ -172,13 +237,6 @@ class Layout(NamedTuple):
 
 
 @functools.lru_cache(maxsize=256)
-def _split(slots: SlotRuns, max_rows: int) -> tuple[SlotRuns, SlotRuns]:
-    """The slots with at most `max_rows` rows, and the others; cached like the plan itself."""
-    few = tuple((slot, runs) for slot, runs in slots if _row_count(runs) <= max_rows)
-    return few, tuple((slot, runs) for slot, runs in slots if _row_count(runs) > max_rows)
-
-
-@functools.lru_cache(maxsize=256)
 def layout(slots: SlotRuns, device: torch.device) -> Layout:
     """The grid of `slots` (as in `Plan.slots`); cached, as every layer of a forward asks for the same."""
     first = min(slot for slot, _ in slots)
@@ -195,7 +253,7 @@ def layout(slots: SlotRuns, device: torch.device) -> Layout:
     return Layout(first, span, width, *tensors)
 
 
-def _few_rows_pass(
+def _grid_pass(
     out: torch.Tensor,
     x32: torch.Tensor,
     a_all: torch.Tensor,
@@ -207,43 +265,61 @@ def _few_rows_pass(
 ) -> None:
     """The slots with few rows (a decode batch's), together: `out[rows, :width] (+)= delta` in one scatter.
 
-    The GEMMs run in float32 whatever the model's dtype: at a few rows, a bfloat16 GEMM on CPU costs
-    2-4x a float32 one (fixed per-call overhead). The products of bfloat16 values are exact in float32,
-    and the shrunk activations and the delta are rounded to `out`'s dtype where the originals round them.
-    Two batched GEMMs over the padded grid of rows cost less than two GEMMs per slot, unless the padding
-    would more than double the rows (one busy slot among idle ones): then, two GEMMs per slot.
+    Two batched float32 GEMMs over the padded grid of rows: below a few dozen rows a bfloat16 `bmm` on CPU
+    costs up to 2x a float32 one (fixed per-call overhead). The products of bfloat16 values are exact in
+    float32, and the shrunk activations and the delta are rounded to `out`'s dtype where the originals
+    round them.
     """
-    if len(slots) == 1 and len(slots[0][1]) == 1:  # one slot's contiguous rows: views, nothing gathered
-        slot, ((start, stop),) = slots[0]
-        shrunk = _rounded(x32[start:stop] @ a_all[slot].T, scale, out.dtype)
-        delta = (shrunk @ b_all[slot].T).to(out.dtype)
-        target = out[start:stop, :width]
-        target.add_(delta) if add_inputs else target.copy_(delta)
-        return
     grid = layout(slots, x32.device)
-    rows = grid.rows.shape[0]
-    if grid.span * grid.width <= 2 * rows:
-        inputs = x32.index_select(0, grid.source).view(grid.span, grid.width, -1)
-        present = slice(grid.first, grid.first + grid.span)
-        shrunk = _rounded(torch.bmm(inputs, a_all[present].transpose(1, 2)), scale, out.dtype)
-        delta = torch.bmm(shrunk, b_all[present].transpose(1, 2)).view(grid.span * grid.width, -1)
-        delta = delta.index_select(0, grid.positions)
-    else:
-        inputs = x32.index_select(0, grid.rows)
-        counts = [_row_count(runs) for _, runs in slots]
-        shrunk = inputs.new_empty(rows, a_all.shape[1])
-        start = 0
-        for (slot, _), count in zip(slots, counts, strict=True):
-            torch.mm(inputs[start : start + count], a_all[slot].T, out=shrunk[start : start + count])
-            start += count
-        shrunk = _rounded(shrunk, scale, out.dtype)
-        delta = inputs.new_empty(rows, width)
-        start = 0
-        for (slot, _), count in zip(slots, counts, strict=True):
-            torch.mm(shrunk[start : start + count], b_all[slot].T, out=delta[start : start + count])
-            start += count
+    inputs = x32.index_select(0, grid.source).view(grid.span, grid.width, -1)
+    present = slice(grid.first, grid.first + grid.span)
+    shrunk = _rounded(torch.bmm(inputs, a_all[present].transpose(1, 2)), scale, out.dtype)
+    delta = torch.bmm(shrunk, b_all[present].transpose(1, 2)).view(grid.span * grid.width, -1)
+    delta = delta.index_select(0, grid.positions)
     target = out[:, :width]
     (target.index_add_ if add_inputs else target.index_copy_)(0, grid.rows, delta.to(out.dtype))
+
+
+def _by_slot(slots: SlotRuns) -> bool:
+    """Whether the few-row slots go one by one (prepacked GEMMs per slot) rather than as one grid.
+
+    One by one costs two GEMM calls per slot; the grid two batched calls whatever the slots, plus a
+    gather and a scatter, and the padding's work: one by one wins for a few slots, or where padding
+    would more than double the rows (one busy slot among idle ones).
+    """
+    if len(slots) <= BY_SLOT_MAX_SLOTS:
+        return True
+    counts = [_row_count(runs) for _, runs in slots]
+    span = max(slot for slot, _ in slots) - min(slot for slot, _ in slots) + 1
+    return span * max(counts) > 2 * sum(counts)
+
+
+def _by_slot_pass(
+    out: torch.Tensor, x: torch.Tensor, layer: LayerWeights, slots: SlotRuns, scale: float, add_inputs: bool
+) -> None:
+    """Each slot's rows through its two prepacked GEMMs in `out`'s dtype: views of `x` and `out` where
+    the rows are contiguous (one adapter's decode batch), else gathered and scattered.
+
+    The GEMMs accumulate in float32 and round their results to `out`'s dtype, as the originals round the
+    shrunk activations and the delta; a `scale` other than 1 (vLLM passes 1) multiplies the rounded
+    activations.
+    """
+    for slot, runs in slots:
+        shrink, expand = layer.pair(slot, out.dtype)
+        if len(runs) == 1:
+            start, stop = runs[0]
+            shrunk = shrink(x[start:stop])
+            if scale != 1.0:
+                shrunk.mul_(scale)
+            target = out[start:stop, : layer.width]
+            target.add_(expand(shrunk)) if add_inputs else target.copy_(expand(shrunk))
+            continue
+        rows = index_rows(tuple(runs), x.device)
+        shrunk = shrink(x.index_select(0, rows))
+        if scale != 1.0:
+            shrunk.mul_(scale)
+        target = out[:, : layer.width]
+        (target.index_add_ if add_inputs else target.index_copy_)(0, rows, expand(shrunk))
 
 
 def _rounded(shrunk: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
@@ -256,21 +332,18 @@ def _rounded(shrunk: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Te
 def _many_rows_pass(
     out: torch.Tensor,
     x32: torch.Tensor,
-    a: torch.Tensor,
-    lora_b: Sequence[torch.Tensor],
+    layer: LayerWeights,
     slot: int,
     runs: Sequence[Run],
     scale: float,
-    output_slices: Sequence[int],
-    ranks: Sequence[int],
     add_inputs: bool,
 ) -> None:
     """One slot with many rows (a prefill's): one shrink GEMM, then one expand GEMM per slice in `out`'s
     dtype, straight into a view of `out` where the rows are contiguous."""
-    shrunk, rows = _shrink(x32, a, runs, scale)
+    shrunk, rows = _shrink(x32, layer.a32()[slot], runs, scale)
     shrunk = shrunk.to(out.dtype)
     offset = rank_offset = 0
-    for b, width, rank in zip(lora_b, output_slices, ranks, strict=True):
+    for b, width, rank in zip(layer.lora_b, layer.widths, layer.ranks, strict=True):
         matrix = _slot_matrices(b)[slot, :width, :rank].to(out.dtype)
         activations = shrunk[:, rank_offset : rank_offset + rank]
         _add(out, rows, slice(offset, offset + width), activations, matrix, add_inputs)

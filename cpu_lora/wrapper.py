@@ -36,12 +36,12 @@ class FusedState:
         Both of vLLM's paths read the same slots: the prefill metadata is `compute_meta` over
         `token_lora_indices`, which the decode path uses directly.
         """
-        indices: torch.Tensor = wrapper.token_lora_indices
-        try:
-            key: tuple[int, int] | None = (wrapper._token_lora_indices._version, indices.shape[0])
+        try:  # `token_lora_indices` is `_token_lora_indices[: indices_len[0]]`: no slice on a hit
+            key: tuple[int, int] | None = (wrapper._token_lora_indices._version, wrapper.indices_len[0])
         except RuntimeError:  # an inference tensor has no version counter: no caching
             key = None
         if key is None or key != self._segments_key:
+            indices: torch.Tensor = wrapper.token_lora_indices
             slots, counts = torch.unique_consecutive(indices, return_counts=True)
             self._segments = (tuple(slots.tolist()), tuple(counts.tolist()))
             self._segments_key = key

@@ -88,27 +88,29 @@ def test_a_batch_of_base_rows_is_left_untouched_and_builds_nothing() -> None:
     assert torch.equal(y, before) and len(cache) == 0
 
 
-def test_the_cache_follows_adapters_written_into_their_slots_in_place() -> None:
-    """vLLM's `set_lora` copies into a view of the preallocated stack and `reset_lora` assigns 0."""
+@pytest.mark.parametrize("indices", [DECODE, [2] * 6 + [-1] * 3], ids=["grid", "by-slot"])
+def test_the_cache_follows_adapters_written_into_their_slots_in_place(indices: list[int]) -> None:
+    """vLLM's `set_lora` copies into a view of the preallocated stack and `reset_lora` assigns 0; the
+    by-slot pass's prepacked GEMMs are copies, so they must be rebuilt too."""
     lora_a, lora_b = stacks(SLICES, torch.float32, True, seed=2)
-    x, cache = torch.randn(len(DECODE), HIDDEN), WeightCache()
+    x, cache = torch.randn(len(indices), HIDDEN), WeightCache()
 
     def run() -> torch.Tensor:
-        y = torch.zeros(len(DECODE), sum(SLICES))
-        assert lora_linear(y, x, lora_a, lora_b, 1.0, SLICES, segments(DECODE), cache)
+        y = torch.zeros(len(indices), sum(SLICES))
+        assert lora_linear(y, x, lora_a, lora_b, 1.0, SLICES, segments(indices), cache)
         torch.testing.assert_close(
-            y, reference(torch.zeros_like(y), x, lora_a, lora_b, 1.0, SLICES, DECODE, True)
+            y, reference(torch.zeros_like(y), x, lora_a, lora_b, 1.0, SLICES, indices, True)
         )
         return y
 
     first = run()
     entries = dict(cache._entries)
     torch.testing.assert_close(run(), first)
-    assert all(cache._entries[key][2] is value[2] for key, value in entries.items())  # hits, no rebuild
+    assert all(cache._entries[key] is value for key, value in entries.items())  # hits, no rebuild
     lora_a[1][2, 0, :, :4].copy_(torch.randn(RANK, 4))  # a new adapter loaded into slot 2, part of A
     lora_b[2][2, 0].copy_(torch.randn(SLICES[2], RANK))
     second = run()
-    rows = [t for t, slot in enumerate(DECODE) if slot == 2]
+    rows = [t for t, slot in enumerate(indices) if slot == 2]
     assert not torch.equal(second[rows], first[rows])
     for a, b in zip(lora_a, lora_b, strict=True):
         a[2], b[2] = 0, 0  # the slot reset
@@ -127,3 +129,13 @@ def test_inference_tensors_and_unequal_rows_are_left_to_the_per_slice_path() -> 
     assert not lora_linear(
         y, torch.randn(4, HIDDEN), lora_a, lora_b, 1.0, SLICES, ((0,), (4,)), WeightCache()
     )
+
+
+@pytest.mark.parametrize(
+    ("indices", "by_slot"),
+    [(ONE_ADAPTER, True), ([0, -1] * 8, True), (DECODE, False), (SKEWED, True), ([-1] * 4, False)],
+    ids=["one-adapter", "one-adapter-among-base", "four-adapters", "skewed", "base-only"],
+)
+def test_one_adapters_rows_or_a_skewed_grid_go_slot_by_slot(indices: list[int], by_slot: bool) -> None:
+    plan = fused.route(*segments(indices), len(indices), len(indices), fused.BLOCK_DIAGONAL_MAX_ROWS)
+    assert plan.by_slot is by_slot and not plan.many
