@@ -51,6 +51,8 @@ class PassMetrics:
     wall_s: float
     error_sample: str | None = None
     """The first failed request's error, if any."""
+    ttft_p50_by_wave_ms: tuple[float, ...] = ()
+    """TTFT p50 of each wave: wave k is the k-th request of every client (see `wave_ttft_p50_ms`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,8 +101,25 @@ def record_chunk(
     return now
 
 
-def summarize(results: Sequence[StreamResult], wall_s: float) -> PassMetrics:
-    """Throughput over the pass's wall time and latency percentiles over its successful requests."""
+def wave_ttft_p50_ms(per_client: Sequence[Sequence[StreamResult]]) -> tuple[float, ...]:
+    """The TTFT p50 of each wave, wave k being the k-th request of every client.
+
+    Closed-loop clients that start together and ask for the same number of tokens send their k-th
+    requests at about the same time, so a pass is a few bursts; the pass's p50 falls between two of them
+    and jumps when one burst is late. Per wave, a late burst shows as itself.
+    """
+    waves = max((len(results) for results in per_client), default=0)
+
+    def ttfts(k: int) -> list[float]:
+        wave = (results[k] for results in per_client if k < len(results))
+        return [r.ttft_s for r in wave if r.error is None and r.ttft_s is not None]
+
+    return tuple(percentile_ms(ttfts(k), 50) for k in range(waves))
+
+
+def summarize(results: Sequence[StreamResult], wall_s: float, waves: Sequence[float] = ()) -> PassMetrics:
+    """Throughput over the pass's wall time and latency percentiles over its successful requests;
+    `waves`: the per-wave TTFT p50s, if the caller knows the waves."""
     ok = [r for r in results if r.error is None and r.ttft_s is not None]
     ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
     gaps = [gap for r in ok for gap in r.gaps_s]
@@ -115,6 +134,7 @@ def summarize(results: Sequence[StreamResult], wall_s: float) -> PassMetrics:
         errors=len(results) - len(ok),
         wall_s=wall_s,
         error_sample=next((r.error or "no content" for r in results if r.error or r.ttft_s is None), None),
+        ttft_p50_by_wave_ms=tuple(waves),
     )
 
 
@@ -182,4 +202,4 @@ async def run_load(
         started = time.perf_counter()
         per_client = await asyncio.gather(*(one_client(i) for i in range(clients)))
         wall_s = time.perf_counter() - started
-    return summarize([r for results in per_client for r in results], wall_s)
+    return summarize([r for results in per_client for r in results], wall_s, wave_ttft_p50_ms(per_client))

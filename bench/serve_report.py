@@ -169,6 +169,24 @@ def lora_checks(passes: Passes, labels: Mapping[str, str]) -> list[Check]:
     ]
 
 
+def wave_line(passes: Passes, a: str, b: str) -> str | None:
+    """`b - a` of each wave's TTFT p50, repeat by repeat (median [min..max]): which burst a TTFT
+    difference comes from. None when the passes hold no waves (results from before they were kept)."""
+    waves: list[tuple[Sequence[float], Sequence[float]]] = [
+        (_waves(x), _waves(y)) for x, y in zip(passes[a], passes[b], strict=True)
+    ]
+    count = min((min(len(x), len(y)) for x, y in waves), default=0)
+    if count == 0:
+        return None
+    spreads = [Spread.of([y[k] - x[k] for x, y in waves]) for k in range(count)]
+    by_wave = ", ".join(f"wave {k + 1} {spread.format('{:+.0f}')}" for k, spread in enumerate(spreads))
+    return f"  {b} - {a} TTFT p50 by wave (the k-th request of every client), ms: {by_wave}"
+
+
+def _waves(run: Mapping[str, Any]) -> Sequence[float]:
+    return run.get("ttft_p50_by_wave_ms") or ()
+
+
 def format_table(
     summary: Mapping[str, Mapping[str, Spread]], extra: Mapping[str, Mapping[str, float]]
 ) -> str:

@@ -21,6 +21,7 @@ from bench.loadgen import (
     request_body,
     stream_one,
     summarize,
+    wave_ttft_p50_ms,
 )
 from core.processes import parse_port_range
 
@@ -73,6 +74,25 @@ def test_summarize_counts_throughput_over_wall_time_and_skips_failures() -> None
     assert metrics.ttft_p50_ms == pytest.approx(200)
     assert metrics.itl_p50_ms == pytest.approx(20)
     assert (metrics.requests, metrics.errors, metrics.error_sample) == (4, 1, "HTTP 500")
+
+
+def test_waves_are_the_kth_request_of_every_client_and_skip_failures() -> None:
+    def client(*ttfts: float | None) -> list[StreamResult]:
+        return [StreamResult(ttft_s=t) if t is not None else StreamResult(error="HTTP 500") for t in ttfts]
+
+    per_client = [client(0.1, 1.0), client(0.3, None), client(0.2, 3.0, 9.0)]
+    assert wave_ttft_p50_ms(per_client) == pytest.approx((200.0, 2000.0, 9000.0))
+    assert wave_ttft_p50_ms([]) == ()
+
+
+def test_the_wave_line_pairs_each_waves_p50_repeat_by_repeat() -> None:
+    def run(*waves: float) -> dict:
+        return {"ttft_p50_ms": 0.0, "ttft_p50_by_wave_ms": list(waves)}
+
+    passes = {"a": [run(100, 900), run(110, 950)], "b": [run(105, 1900), run(120, 950)]}
+    line = report.wave_line(passes, "a", "b")
+    assert line is not None and "wave 1 +8 [+5-+10]" in line and "wave 2 +500 [+0-+1000]" in line
+    assert report.wave_line({"a": [{"ttft_p50_ms": 1.0}], "b": [{"ttft_p50_ms": 2.0}]}, "a", "b") is None
 
 
 def test_request_body_asks_for_fixed_length_greedy_stream_with_usage() -> None:
