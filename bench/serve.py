@@ -147,7 +147,8 @@ def render(results: dict[str, Any]) -> str:
     lines = [report.format_table(report.summarize_passes(passes), extra), "", "verdict:"]
     lines += [f"  {check.line()}" for check in report.verdict(passes, ROLES, retrieval["p50_ms"])]
     lines += [f"  {check.line()}" for check in report.lora_checks(passes, ROLES)]
-    lines += [line for line in (report.wave_line(passes, DIRECT, GATEWAY),) if line]
+    if waves := report.wave_line(passes, DIRECT, GATEWAY):
+        lines.append(waves)
     lines += extra_lines(results, DIRECT, GATEWAY, LORA)
     lines.append(
         f"  retrieval alone: p50 {retrieval['p50_ms']:.1f} ms, p99 {retrieval['p99_ms']:.1f} ms "

@@ -304,22 +304,14 @@ def _by_slot_pass(
     shrunk activations and the delta; a `scale` other than 1 (vLLM passes 1) multiplies the rounded
     activations.
     """
+    target = out[:, : layer.width]
     for slot, runs in slots:
         shrink, expand = layer.pair(slot, out.dtype)
-        if len(runs) == 1:
-            start, stop = runs[0]
-            shrunk = shrink(x[start:stop])
-            if scale != 1.0:
-                shrunk.mul_(scale)
-            target = out[start:stop, : layer.width]
-            target.add_(expand(shrunk)) if add_inputs else target.copy_(expand(shrunk))
-            continue
-        rows = index_rows(tuple(runs), x.device)
-        shrunk = shrink(x.index_select(0, rows))
+        rows, inputs = _gather(x, runs)
+        shrunk = shrink(inputs)
         if scale != 1.0:
             shrunk.mul_(scale)
-        target = out[:, : layer.width]
-        (target.index_add_ if add_inputs else target.index_copy_)(0, rows, expand(shrunk))
+        _put(target, rows, expand(shrunk), add_inputs)
 
 
 def _rounded(shrunk: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
@@ -354,17 +346,30 @@ def _row_count(runs: Sequence[Run]) -> int:
     return sum(stop - start for start, stop in runs)
 
 
+def _gather(x: torch.Tensor, runs: Sequence[Run]) -> tuple[slice | torch.Tensor, torch.Tensor]:
+    """The rows of `runs` and `x` at them: a slice and a view when they are contiguous, else indices and
+    a gathered copy."""
+    if len(runs) == 1:
+        rows = slice(*runs[0])
+        return rows, x[rows]
+    indices = index_rows(tuple(runs), x.device)
+    return indices, x.index_select(0, indices)
+
+
+def _put(target: torch.Tensor, rows: slice | torch.Tensor, values: torch.Tensor, add_inputs: bool) -> None:
+    """`target[rows] (+)= values`; other rows untouched."""
+    if isinstance(rows, slice):
+        view = target[rows]
+        view.add_(values) if add_inputs else view.copy_(values)
+        return
+    (target.index_add_ if add_inputs else target.index_copy_)(0, rows, values)
+
+
 def _shrink(
     x32: torch.Tensor, a: torch.Tensor, runs: Sequence[Run], scale: float
 ) -> tuple[torch.Tensor, slice | torch.Tensor]:
     """`scale * x[rows] @ a.T` in float32, and the rows: a slice when they are contiguous, else indices."""
-    rows: slice | torch.Tensor
-    if len(runs) == 1:
-        rows = slice(*runs[0])
-        inputs = x32[rows]
-    else:
-        rows = index_rows(tuple(runs), x32.device)
-        inputs = x32.index_select(0, rows)
+    rows, inputs = _gather(x32, runs)
     shrunk = inputs @ a.T
     return (shrunk if scale == 1.0 else shrunk.mul_(scale)), rows
 
@@ -381,5 +386,4 @@ def _add(
     if isinstance(rows, slice):  # contiguous rows: the GEMM writes into a view, nothing scattered
         out[rows, columns].addmm_(activations, matrix.T, beta=1 if add_inputs else 0)
         return
-    target = out[:, columns]
-    (target.index_add_ if add_inputs else target.index_copy_)(0, rows, activations @ matrix.T)
+    _put(out[:, columns], rows, activations @ matrix.T, add_inputs)

