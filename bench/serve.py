@@ -348,7 +348,7 @@ async def interleaved(
                 target, pid, PROMPTS, load.clients, load.requests_per_client, load.max_tokens
             )
             passes[target.label].append(
-                {**metrics.as_dict(), **({"gateway_cpu_ms": cpu_ms} if cpu_ms else {})}
+                {**metrics.as_dict(), **({"gateway_cpu_ms": cpu_ms} if cpu_ms is not None else {})}
             )
             out(
                 f"  repeat {repeat + 1}/{load.repeats} {target.label}: {metrics.output_tok_s:.1f} tok/s, "

@@ -13,8 +13,8 @@ LoRA on the server, and the gateway's own CPU time per request.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,10 +90,12 @@ def _body(model: str, prompt: str, salt: object) -> dict[str, Any]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a live process has used (Linux `/proc/<pid>/stat`)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+    """User + system CPU seconds a live process (all its threads, living or exited) has used, to the
+    nanosecond: its Linux CPU-time clock (`clock_getcpuclockid`, spelled out: Python has no binding).
+
+    `/proc/<pid>/stat` counts in 10 ms ticks, which rounded a quick pass's few milliseconds to zero.
+    """
+    return time.clock_gettime(((~pid) << 3) | 2)  # CPUCLOCK_SCHED of process `pid`
 
 
 async def pass_with_cpu(

@@ -222,3 +222,18 @@ def test_parse_port_range() -> None:
     for bad in ("18100", "a-b", "200-100", "0-10"):
         with pytest.raises(ValueError):
             parse_port_range(bad)
+
+
+def test_cpu_seconds_sees_a_few_milliseconds_of_work() -> None:
+    """A quick pass costs the gateway a few ms of CPU: 10 ms ticks (`/proc/<pid>/stat`) rounded it to 0."""
+    import os
+    import time
+
+    from bench.serve_extras import cpu_seconds
+
+    before = cpu_seconds(os.getpid())
+    deadline = time.thread_time() + 0.002
+    while time.thread_time() < deadline:
+        pass
+    spent = cpu_seconds(os.getpid()) - before
+    assert 0.002 <= spent < 0.5
